@@ -1,0 +1,15 @@
+"""Helpers shared by the course notebooks: one concern per module.
+
+- ``utils.data``     where the data lives and how to load it
+- ``utils.measure``  numbers measured on real PyTorch modules (shapes, parameters, receptive
+  fields, FLOPs, memory)
+- ``utils.viz``      figures (every function returns the figure)
+- ``utils.train``    a small ``fit`` / ``evaluate`` loop with tqdm progress
+- ``utils.repro``    seeding, determinism, device
+- ``utils.checks``   friendly self-checks used by the visible tests of the assignments
+
+Importing ``utils`` is cheap and has no side effects: import the module you need,
+e.g. ``from utils.measure import param_count``.
+"""
+
+__all__ = ["checks", "data", "measure", "repro", "train", "viz"]
