@@ -97,26 +97,28 @@ def receptive_field(
     input_shape: Sequence[int],
     position: Sequence[int] | None = None,
     channel: int | None = None,
-    samples: int = 4,
+    samples: int = 8,
     seed: int = 0,
 ) -> ReceptiveField:
     """Receptive field of one output unit, measured with autograd.
 
     The gradient of the output unit at ``position`` with respect to the input is non-zero
-    exactly on the input values that unit depends on. Random inputs (several samples, so
-    that a max-pool or a ReLU that blocks the gradient for one input lets it through for
-    another) and the module's own weights are used; the module is run in eval mode on a copy.
+    exactly on the input values that unit depends on. To keep a ReLU or a negative weight
+    from hiding part of it, the module is measured on a copy whose weights are made
+    positive (``|w|``), biases zero and BatchNorm statistics neutral, fed with positive
+    random inputs; several samples let every position of a max-pool window win once.
 
     Args:
-        module (nn.Module): a network mapping ``(N, C, *spatial)`` to ``(N, K, *spatial')``.
-        input_shape: ``(1, C, *spatial)``; the batch size given is ignored.
+        module (nn.Module): a network mapping ``(N, C, *spatial)`` to ``(N, K, *spatial')``;
+            it is not changed.
+        input_shape: ``(N, C, *spatial)``; N is ignored (``samples`` inputs are used).
         position: output index along each spatial axis (default: the centre).
         channel: output channel to follow (default: the sum of all channels).
-        samples (int): random inputs whose gradients are combined. Default: 4.
+        samples (int): random inputs whose gradients are combined. Default: 8.
         seed (int): seed of those inputs. Default: 0.
 
     Returns:
-        ReceptiveField(size, start, grad).
+        ReceptiveField(size, start, grad) with ``grad`` of shape ``(*spatial)``.
     """
     import torch
 
@@ -125,8 +127,16 @@ def receptive_field(
         raise ValueError(f"input_shape needs at least one spatial axis (N, C, L...), got {shape}")
     shape = (samples,) + shape[1:]
     net = copy.deepcopy(module).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(torch.zeros_like(p) if name.endswith("bias") else p.abs() + 1e-3)
+        for name, b in net.named_buffers():
+            if name.endswith("running_mean"):
+                b.zero_()
+            elif name.endswith("running_var"):
+                b.fill_(1.0)
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=gen).requires_grad_(True)
+    x = (torch.rand(shape, generator=gen) + 0.1).requires_grad_(True)
     out = net(x)
     spatial_out = tuple(out.shape[2:])
     if position is None:
