@@ -17,7 +17,7 @@ from typing import NamedTuple
 def _check_shape(input_shape) -> tuple[int, ...]:
     try:
         shape = tuple(int(s) for s in input_shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"input_shape must be a sequence of ints like (1, 3, 32, 32), got {input_shape!r}") from None
     if len(shape) < 2 or any(s < 1 for s in shape):
         raise ValueError(f"input_shape must be (N, C, ...) with positive sizes, got {shape}")

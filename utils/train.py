@@ -146,7 +146,7 @@ def fit(
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            total_loss += float(loss) * len(xb)
+            total_loss += loss.item() * len(xb)
             correct += int((logits.argmax(dim=1) == yb).sum())
             seen += len(xb)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
