@@ -126,7 +126,7 @@ def receptive_field(
     if len(shape) < 3:
         raise ValueError(f"input_shape needs at least one spatial axis (N, C, L...), got {shape}")
     shape = (samples,) + shape[1:]
-    net = copy.deepcopy(module).eval()
+    net = copy.deepcopy(module).eval().requires_grad_(False)  # only the input's gradient is needed
     with torch.no_grad():
         for name, p in net.named_parameters():
             p.copy_(torch.zeros_like(p) if name.endswith("bias") else p.abs() + 1e-3)
