@@ -10,6 +10,7 @@ stray gradebook.db):
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
@@ -27,16 +28,52 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.LockCells.lock_grade_cells = True
 c.LockCells.lock_readonly_cells = True
 
-# Autograde: a per-cell time limit; deleted or changed test cells come back from the source;
-# minimal tracebacks so that no hidden-test line is printed into the graded notebook.
+# Collect: `nbgrader zip_collect <aid>` reads the LMS download saved in downloaded/<aid>/archive/
+# (zip files or loose files). File names as Canvas writes them:
+#   <login>[_LATE]_<number>_<number>_<aid>[-<resubmission>].ipynb -> submitted/<login>/<aid>/<aid>.ipynb
+# Another LMS: change the regular expression (named groups student_id and file_id).
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9.-]+)_(?:LATE_)?(?:\d+_)*(?P<file_id>[A-Za-z]\w*?)(?:-\d+)?\.ipynb$"
+)
+
+# Autograde: student code runs in a sandbox (grading/sandbox.py: bubblewrap, read-only file
+# system, course root hidden, user `nobody`); a per-cell time limit; output capped while it
+# arrives; a cell that kills the kernel scores zero and the rest is re-run without it
+# (grading/execute.py); deleted or changed test and locked cells come back from the source,
+# duplicated or renamed cells cannot crash nbgrader, cells added above the setup run after it
+# (grading/sanitize.py); minimal tracebacks so that no hidden-test line is printed. Without
+# bubblewrap autograde refuses to run unless --SandboxedExecute.allow_unsandboxed=True.
+if HERE not in sys.path:
+    sys.path.append(HERE)  # the grading/ package
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "grading.sanitize.SafeOverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "grading.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
+c.SandboxedExecute.max_output_chars = 100_000
+c.SandboxKernelManager.hidden_paths = [HERE]
+c.SandboxKernelManager.readonly_paths = [os.path.join(HERE, "utils"), os.path.join(HERE, "data")]
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback: hidden tests are removed before the HTML is written.
+# Feedback: hidden tests are removed before the HTML is written, and so is every output line
+# that quotes one (grading/feedback.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "grading.feedback.RedactHiddenTestOutput",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

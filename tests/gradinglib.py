@@ -279,7 +279,18 @@ def autograde(course: Path, aid: str, *extra: str, timeout: float = 600, check: 
     ``aid`` (students are created in the gradebook as needed). ``extra``: more arguments,
     e.g. ``"--student=alice"``. Returns the finished process (see :func:`nbgrader`).
     """
+    if sandbox_problem() is not None:  # no bubblewrap here: these are the tests' own, trusted notebooks
+        extra = (*extra, "--SandboxedExecute.allow_unsandboxed=True")
     return nbgrader(course, "autograde", aid, "--force", *extra, timeout=timeout, check=check)
+
+
+def sandbox_problem() -> str | None:
+    """None when the autograder's sandbox (grading/sandbox.py, bubblewrap) works here, else why not."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from grading.sandbox import sandbox_problem as problem
+
+    return problem()
 
 
 def db_url(course: Path) -> str:

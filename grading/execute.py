@@ -1,0 +1,249 @@
+"""The autograder's execute step: sandboxed, output-capped, and surviving kernel deaths.
+
+`SandboxedExecute` replaces nbgrader's `Execute` in `Autograde.autograde_preprocessors`
+(nbgrader_config.py). It keeps every `Execute` setting (`c.Execute.timeout`, ...) and adds:
+
+- the kernel runs in the bubblewrap sandbox of `grading.sandbox` (refused when bubblewrap is
+  missing unless `c.SandboxedExecute.allow_unsandboxed = True`);
+- each cell's output is capped while it arrives (`max_output_chars`), so a cell that prints
+  100 MB costs neither memory nor a giant autograded notebook;
+- a cell that kills the kernel (`os._exit`, a segfault, running out of memory) or leaves it
+  unresponsive after the timeout's interrupt gets an error output and zero; the notebook is
+  then run again from the top in a fresh kernel with that cell skipped, so the other items
+  are graded on their own merit. Every code cell ends up executed or marked with an error:
+  no test cell is ever left without outputs (nbgrader would give it full points).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import secrets
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.client import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+from .sandbox import SandboxKernelManager, SandboxUnavailable, sandbox_problem
+
+TEXT_KEYS = ("text", "evalue")
+
+
+def _output_chars(out: NotebookNode) -> int:
+    """Characters an output adds to the notebook (text, tracebacks and rich data)."""
+    n = sum(len(out.get(k) or "") for k in TEXT_KEYS)
+    n += sum(len(line) for line in out.get("traceback") or [])
+    for value in (out.get("data") or {}).values():
+        n += len(value) if isinstance(value, str) else len(str(value))
+    return n
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute with a sandboxed kernel, an output cap and kernel-death recovery."""
+
+    sandbox = Bool(True, help="Run student code in the bubblewrap sandbox (grading.sandbox).").tag(config=True)
+    allow_unsandboxed = Bool(
+        False,
+        help="When bubblewrap is unavailable, grade without isolation (with a warning) instead of "
+        "refusing. Only for trusted submissions.",
+    ).tag(config=True)
+    max_output_chars = Integer(
+        100_000, help="Output characters kept per cell; the rest is replaced by one notice."
+    ).tag(config=True)
+    freeze_test_names = Bool(
+        True,
+        help="Before each test cell, bind again the private names (`_T`, `_ref`...) that the locked "
+        "cells above the first answer bound, so that a student cannot swap the tests' references.",
+    ).tag(config=True)
+    max_kernel_restarts = Integer(
+        3, help="Fresh kernels started for one notebook after cells that crash or hang the kernel."
+    ).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", AsyncKernelManager)
+        super().__init__(*args, **kwargs)
+
+    # -- kernel choice -------------------------------------------------------------
+    def _choose_kernel_manager(self) -> None:
+        if not self.sandbox:
+            self.kernel_manager_class = AsyncKernelManager
+            return
+        problem = sandbox_problem()
+        if problem is None:
+            self.kernel_manager_class = SandboxKernelManager
+        elif self.allow_unsandboxed:
+            self.log.warning("Grading WITHOUT a sandbox (allow_unsandboxed=True): %s", problem)
+            self.kernel_manager_class = AsyncKernelManager
+        else:
+            raise SandboxUnavailable(
+                f"refusing to run student code unsandboxed: {problem}. To grade anyway (trusted "
+                "submissions only) pass --SandboxedExecute.allow_unsandboxed=True"
+            )
+
+    # -- output cap ----------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        used = self._chars_used.get(cell_index, 0)
+        if used > self.max_output_chars:  # already truncated: drop silently
+            return None
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None:
+            return None
+        size = _output_chars(out)
+        self._chars_used[cell_index] = used + size
+        if used + size > self.max_output_chars:
+            if out in outs:
+                outs.remove(out)
+            if out.get("output_type") == "stream" and used < self.max_output_chars:
+                outs.append(new_output("stream", name=out["name"], text=out["text"][: self.max_output_chars - used]))
+            note = (
+                f"\n[output truncated by the autograder: this cell printed more than "
+                f"{self.max_output_chars} characters]\n"
+            )
+            outs.append(new_output("stream", name="stdout", text=note))
+            self._chars_used[cell_index] = self.max_output_chars + 1
+        return out
+
+    # -- names the tests rely on --------------------------------------------------------
+    def _preamble(self) -> tuple[int, list[str]]:
+        """Index of the first answer cell, and the private names (`_T`) the locked cells above it bind."""
+        first = next(
+            (i for i, c in enumerate(self.nb.cells) if c.metadata.get("nbgrader", {}).get("solution")),
+            len(self.nb.cells),
+        )
+        names: list[str] = []
+        for cell in self.nb.cells[:first]:
+            if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("locked"):
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                targets: list = []
+                if isinstance(node, ast.Assign):
+                    targets = node.targets
+                elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+                    targets = [node.target]
+                found = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+                if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    found.append(node.name)
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    found += [(a.asname or a.name).split(".")[0] for a in node.names]
+                names += [n for n in found if re.fullmatch(r"_[A-Za-z][A-Za-z0-9_]*", n) and n not in names]
+        return first, names
+
+    def _run_silently(self, code: str) -> bool:
+        assert self.kc is not None
+        reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False))
+        return bool(reply) and reply["content"].get("status") == "ok"
+
+    def _freeze(self, names: list[str]) -> None:
+        """Remember the objects bound to `names` right after the locked setup cells ran."""
+        self._restorer = f"__grader_restore_{secrets.token_hex(8)}"
+        self._frozen = bool(names) and self._run_silently(
+            f"{self._restorer} = (lambda ns, saved, update: (lambda: update(ns, saved)))("
+            f"globals(), {{n: globals()[n] for n in {names!r} if n in globals()}}, dict.update)"
+        )
+
+    def _thaw(self) -> bool:
+        """Bind the remembered objects again before a test cell; False when that failed (tampering)."""
+        return not self._frozen or self._run_silently(f"{self._restorer}()")
+
+    def _error_output(self, ename: str, evalue: str) -> NotebookNode:
+        return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+    # -- execution with recovery ---------------------------------------------------
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        reply = kwargs.get("execute_reply") or {}
+        for payload in reply.get("content", {}).get("payload") or []:
+            if payload.get("source") == "ask_exit":  # exit() / quit(): the kernel stops after this cell
+                self._asked_exit = True
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._choose_kernel_manager()
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        skipped: dict[int, NotebookNode] = {}  # cell index -> error output explaining the skip
+        for _attempt in range(self.max_kernel_restarts + 1):
+            self._chars_used: dict[int, int] = {}
+            # the kernel's state is thrown away: kill it instead of a polite (1-2 s) shutdown
+            self.shutdown_kernel = "immediate"
+            failed = None
+            for cell in self.nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs = []
+                    cell.execution_count = None
+            with self.setup_kernel():
+                assert self.kc is not None
+                info_msg = self.wait_for_reply(self.kc.kernel_info())
+                if info_msg:
+                    self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                first_answer, frozen_names = self._preamble()
+                self._frozen = False
+                for index, cell in enumerate(self.nb.cells):
+                    if index == first_answer and self.freeze_test_names:
+                        self._freeze(frozen_names)
+                    if index in skipped:
+                        cell.outputs = [skipped[index]]
+                        continue
+                    self._asked_exit = False
+                    try:
+                        if cell.metadata.get("nbgrader", {}).get("grade") and not self._thaw():
+                            cell.outputs = [
+                                self._error_output("GraderStateTampered", "the test's references were removed")
+                            ]
+                            continue
+                        self.preprocess_cell(cell, resources, index)
+                    except (DeadKernelError, CellTimeoutError) as exc:
+                        failed = (index, exc)
+                        break
+                    if self._asked_exit:
+                        failed = (index, DeadKernelError("the cell called exit()"))
+                        break
+            self.km = None
+            self.kc = None
+            if failed is None:
+                break
+            index, exc = failed
+            if isinstance(exc, DeadKernelError) and "exit()" in str(exc):
+                error = self._error_output(
+                    "KernelDied", "this cell called exit(), which stops the kernel (it was skipped on a re-run)"
+                )
+            elif isinstance(exc, DeadKernelError):
+                error = self._error_output(
+                    "KernelDied", "the kernel died while running this cell (it was skipped on a re-run)"
+                )
+            else:
+                error = self._error_output(
+                    "CellTimeoutError", "this cell did not stop when interrupted (it was skipped on a re-run)"
+                )
+            self.log.warning("Cell %d: %s; re-running the notebook without it", index, error.evalue)
+            skipped[index] = error
+        else:
+            # too many crashing cells: everything not yet run fails explicitly
+            for index, error in skipped.items():
+                self.nb.cells[index].outputs = [error]
+            for cell in self.nb.cells:
+                if (
+                    cell.cell_type == "code"
+                    and cell.source.strip()
+                    and cell.execution_count is None
+                    and not cell.outputs
+                ):
+                    cell.outputs = [self._error_output("KernelDied", "not run: the kernel kept dying")]
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+
+def check_sandbox_or_explain() -> str | None:
+    """One line for the instructor when autograding would be refused here, else None."""
+    problem = sandbox_problem()
+    if problem is None:
+        return None
+    return f"cannot sandbox student code: {problem}"

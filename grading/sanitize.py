@@ -1,0 +1,102 @@
+"""The autograder's sanitize step, hardened: `SafeOverwriteCells` replaces nbgrader's OverwriteCells.
+
+nbgrader's OverwriteCells puts back the source of locked and test cells and re-adds deleted
+test cells (`OverwriteCells.add_missing_cells`). On its own it (nbgrader 0.9.6) also:
+
+- crashes with `KeyError: 'grade_id'` on a notebook with duplicated cells or a changed
+  `grade_id` (DeduplicateIds and OverwriteCells leave nbgrader metadata without a grade_id),
+  so the student is not graded at all;
+- does not put back a deleted *locked* cell that is not a test (the setup cell that captures
+  the tests' references), so a student can delete it and define the references himself;
+- runs cells a student inserted *above* the locked setup cells before them, so those cells
+  could change what the setup captures.
+
+`SafeOverwriteCells` fixes the three: cells that lost their grade_id become plain cells, missing
+locked cells come back from the gradebook at their place, and code cells a student added before
+the first answer cell are moved after the instructor's setup cells.
+"""
+
+from __future__ import annotations
+
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import OverwriteCells
+
+
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _drop_idless(nb) -> None:
+    """nbgrader metadata without a grade_id (a duplicate or an unknown id) -> a plain cell."""
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is not None and not meta.get("grade_id"):
+            del cell.metadata["nbgrader"]
+
+
+class SafeOverwriteCells(OverwriteCells):
+    """OverwriteCells that survives duplicated/renamed cells and protects the locked setup cells."""
+
+    def preprocess(self, nb, resources):
+        _drop_idless(nb)
+        nb, resources = super().preprocess(nb, resources)
+        _drop_idless(nb)
+        with Gradebook(resources["nbgrader"]["db_url"]) as gb:
+            source_nb = gb.find_notebook(resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"])
+            order = [cell.name for cell in source_nb.source_cells]
+            locked = {cell.name: cell for cell in source_nb.source_cells if cell.locked}
+            solutions = {cell.name for cell in source_nb.solution_cells}
+            grades = {cell.name for cell in source_nb.grade_cells}
+            self._restore_locked(nb, order, {k: v for k, v in locked.items() if k not in grades})
+            self._protect_preamble(nb, order, solutions)
+        return nb, resources
+
+    def add_missing_grade_cells(self, nb, resources):
+        _drop_idless(nb)  # nbgrader's version reads grade_id of every nbgrader cell
+        return super().add_missing_grade_cells(nb, resources)
+
+    def add_missing_task_cells(self, nb, resources):
+        _drop_idless(nb)  # nbgrader's version reads grade_id of every nbgrader cell
+        return super().add_missing_task_cells(nb, resources)
+
+    def _restore_locked(self, nb, order, locked) -> None:
+        present = {_grade_id(c) for c in nb.cells}
+        for name in order:
+            if name not in locked or name in present:
+                continue
+            source = locked[name]
+            self.log.warning("Missing locked cell %s encountered, adding it back", name)
+            make = new_code_cell if source.cell_type == "code" else new_markdown_cell
+            cell = make(source.source)
+            cell.metadata["nbgrader"] = {
+                "grade": False,
+                "solution": False,
+                "locked": True,
+                "grade_id": name,
+                "checksum": source.checksum,
+                "schema_version": 3,
+            }
+            cell.metadata["editable"] = False
+            cell.metadata["deletable"] = False
+            before = order[: order.index(name)]
+            index = 0
+            for i, c in enumerate(nb.cells):
+                if _grade_id(c) in before:
+                    index = i + 1
+            nb.cells.insert(index, cell)
+            present.add(name)
+
+    def _protect_preamble(self, nb, order, solutions) -> None:
+        """Code cells the student put above the first answer cell run after the locked setup."""
+        first = next((i for i, c in enumerate(nb.cells) if _grade_id(c) in solutions), None)
+        if first is None:
+            return
+        preamble = nb.cells[:first]
+        foreign = [c for c in preamble if c.cell_type == "code" and not utils.is_locked(c)]
+        if not foreign:
+            return
+        self.log.warning("Moving %d cell(s) added above the setup cells after them", len(foreign))
+        kept = [c for c in preamble if not (c.cell_type == "code" and not utils.is_locked(c))]
+        nb.cells = kept + foreign + nb.cells[first:]
