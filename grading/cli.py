@@ -16,6 +16,10 @@ or `nbgrader collect`). What it adds to a plain `nbgrader autograde ASSIGNMENT`:
    "database is locked" is graded again, so the gradebook is never half-written.
 4. It prints one line per student: score, maximum and seconds, and exits 1 when any
    submission could not be graded (0 otherwise).
+5. It reads each submission's own code outside the kernel (grading/review.py) and prints a
+   REVIEW line for each line that monkeypatches, touches the test kit, digs into interpreter
+   state or leaves the kernel: tests inside the student's kernel cannot resist code written
+   against them, a human reading the flagged line can.
 """
 
 from __future__ import annotations
@@ -169,6 +173,19 @@ def record_zero(db_url: str, assignment_id: str, student_id: str) -> None:
         gb.db.commit()
 
 
+def _review(coursedir, aid: str, sid: str, name: str) -> list[str]:
+    """grading.review flags of one submitted notebook (read outside the student's kernel)."""
+    import nbformat
+
+    from .review import review_flags
+
+    path = os.path.join(coursedir.format_path(coursedir.submitted_directory, sid, aid), name)
+    if not os.path.exists(path):
+        return []
+    release = nbformat.read(os.path.join(coursedir.format_path(coursedir.release_directory, ".", aid), name), 4)
+    return review_flags(nbformat.read(path, 4), release)
+
+
 def autograde(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading autograde", description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment")
@@ -284,6 +301,10 @@ def autograde(argv: list[str] | None = None) -> int:
         else:
             failed += 1
             print(f"NOT GRADED  {sid}: nbgrader failed ({_reason(res)}); see --verbose")
+    for sid in readable:
+        for name in notebooks:
+            for flag in _review(coursedir, aid, sid, name):
+                print(f"REVIEW      {sid}: {name} {flag}")
     n = len(results)
     if n:
         print(f"{n} submission(s) graded in {wall:.1f} s with {jobs} worker(s): {wall / n:.2f} s per submission")

@@ -554,6 +554,26 @@ def test_the_batch_grades_everybody_and_flags_only_the_unreadable_files(batch):
         assert batch.returncode[aid] == (1 if any(c.ungradable for c in students) else 0), out
 
 
+REVIEWED = {  # kinds whose own code the grader must flag for a human to read (grading/review.py)
+    "patch-allclose", "patch-assert-close", "patch-numpy", "patch-builtins", "rebind-kit", "cell-above-setup",
+    "deleted-kit", "rebind-in-function", "escape", "sys-exit", "os-exit",
+}  # fmt: skip
+NOT_REVIEWED = {"correct-1", "correct-2", "partial", "raises", "infinite-loop", "print-100mb", "edited-points",
+                "duplicated", "old-nbformat", "stripped", "honest", "wrong", "blank"}  # fmt: skip
+
+
+def test_code_written_against_the_tests_is_flagged_for_review_and_honest_code_is_not(batch):
+    flagged = set()
+    for out in batch.output.values():
+        flagged |= {m.group(1) for m in re.finditer(r"^REVIEW +(\S+): ", out, re.M)}
+    for student, case in batch.cases.items():
+        kind = student.removeprefix(f"{case.aid}-")
+        if case.aid == HOSTILE and kind in REVIEWED:
+            assert student in flagged, f"{student} ({case.kind}) was not flagged for review"
+        if kind in NOT_REVIEWED:
+            assert student not in flagged, f"{student} ({case.kind}) was flagged, but its code is honest"
+
+
 def test_correct_submissions_are_unaffected_by_the_rest_of_the_batch(batch):
     for aid, source in batch.sources.items():
         full = gl.grade_points(source)
