@@ -796,7 +796,7 @@ def test_batch_summary_and_time_budget(batch):
 
 # -- the instructor guide, command by command --------------------------------------------------
 
-GUIDE_FILES = [REPO / "docs_instructor_guide.md", REPO / "README.md"]
+GUIDE_FILES = [REPO / "README.md"]
 # Every nbgrader / grading / jupyter command the guide shows, as the test below runs it.
 EXERCISED = {
     "nbgrader generate_assignment a1_convolution --force",
@@ -816,7 +816,7 @@ EXERCISED = {
 
 
 def guide_commands() -> set[str]:
-    """Command lines in the fenced code blocks of the instructor guide (README or its draft)."""
+    """Command lines in the fenced code blocks of the README (its instructor guide)."""
     commands = set()
     for path in GUIDE_FILES:
         if not path.exists():
