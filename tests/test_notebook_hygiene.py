@@ -71,7 +71,7 @@ def test_lecture_follows_the_template(path):
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell: '# NN · Title'"
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    for heading in ("Learning objectives", "Summary", "References", "Exercises"):
+    for heading in ("Learning objectives", "Setup", "Summary", "References", "Exercises"):
         assert heading.lower() in markdown.lower(), f"missing section: {heading}"
     setup = code_cells(nb)[0].source
     assert "seed_everything(0)" in setup, "the first code cell is the setup cell and seeds everything"
