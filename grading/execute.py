@@ -144,10 +144,18 @@ class SandboxedExecute(Execute):
     def _freeze(self, names: list[str]) -> None:
         """Remember the objects bound to `names` right after the locked setup cells ran."""
         self._restorer = f"__grader_restore_{secrets.token_hex(8)}"
+        self._checker = f"__grader_check_{secrets.token_hex(8)}"
         self._frozen = bool(names) and self._run_silently(
             f"{self._restorer} = (lambda ns, saved, update: (lambda: update(ns, saved)))("
-            f"globals(), {{n: globals()[n] for n in {names!r} if n in globals()}}, dict.update)"
+            f"globals(), {{n: globals()[n] for n in {names!r} if n in globals()}}, dict.update)\n"
+            f"{self._checker} = (lambda ns, saved, get: (lambda: [1 for n in saved if get(ns, n) is not saved[n]] "
+            f"and 1 / 0))(globals(), {{n: globals()[n] for n in {names!r} if n in globals()}}, dict.get)"
         )
+
+    def _unchanged(self) -> bool:
+        """After a test cell: False when the cell ended with a test name (`_T`) bound to another object,
+        i.e. code run by the test (the student's) swapped the test kit while the test ran."""
+        return not self._frozen or self._run_silently(f"{self._checker}()")
 
     def _thaw(self) -> bool:
         """Bind the remembered objects again before a test cell; False when that failed (tampering)."""
@@ -200,6 +208,12 @@ class SandboxedExecute(Execute):
                             ]
                             continue
                         self.preprocess_cell(cell, resources, index)
+                        if cell.metadata.get("nbgrader", {}).get("grade") and not self._unchanged():
+                            cell.outputs.append(
+                                self._error_output(
+                                    "GraderStateTampered", "the test's references were replaced while it ran"
+                                )
+                            )
                     except (DeadKernelError, CellTimeoutError) as exc:
                         failed = (index, exc)
                         break

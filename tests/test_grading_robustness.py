@@ -519,16 +519,7 @@ def _case_ids():
                 "deleted-kit", "escape",
             )
         ]  # fmt: skip
-        ids.append(
-            pytest.param(
-                s + "rebind-in-function",
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason="known limit: tests that run in the student's kernel cannot resist code written "
-                    "against them (here a function that rebinds _T while the test runs); see the guide",
-                ),
-            )
-        )
+        ids.append(s + "rebind-in-function")
     return ids
 
 
