@@ -46,6 +46,12 @@ def test_every_code_cell_was_run_once_top_to_bottom(path):
 
 
 @pytest.mark.parametrize("path", STORED, ids=ids(STORED))
+def test_cells_carry_no_execution_timestamps(path):
+    stamped = [i for i, c in enumerate(nbformat.read(path, as_version=4).cells) if "execution" in c.metadata]
+    assert not stamped, f"cells {stamped} keep nbconvert's timestamps: every re-run would change the file"
+
+
+@pytest.mark.parametrize("path", STORED, ids=ids(STORED))
 def test_no_stored_output_is_an_error(path):
     for cell in code_cells(nbformat.read(path, as_version=4)):
         errors = [o.get("ename") for o in cell.outputs if o.output_type == "error"]
