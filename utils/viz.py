@@ -136,8 +136,15 @@ def plot_history(history, title: str | None = None):
 
 
 def plot_confusion(y_true, y_pred, classes: Sequence[str] | None = None, title: str | None = None):
-    """Confusion matrix (rows: true class, columns: predicted class) with counts in the cells."""
+    """Confusion matrix (rows: true class, columns: predicted class) with counts in the cells.
+
+    Args:
+        y_true: ``(N,)`` true class indices.  y_pred: ``(N,)`` predicted class indices.
+        classes: class names (default: ``0 .. K-1``).
+    """
+    import numpy as np
     import torch
+    from matplotlib.colors import LogNorm
 
     plt = _plt()
     y_true, y_pred = torch.as_tensor(y_true).long(), torch.as_tensor(y_pred).long()
@@ -148,12 +155,15 @@ def plot_confusion(y_true, y_pred, classes: Sequence[str] | None = None, title: 
     k = int(max(y_true.max(), y_pred.max())) + 1 if classes is None else len(classes)
     cm = torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
     fig, ax = plt.subplots(figsize=(0.5 * k + 2, 0.5 * k + 1.5))
-    ax.imshow(cm.clamp(max=cm.diag().min().item() if k > 1 else None).numpy(), cmap="Blues")
+    # log colour scale: a handful of errors stays visible next to thousands of correct answers
+    counts = np.ma.masked_equal(cm.numpy(), 0)
+    ax.imshow(counts, cmap="Blues", norm=LogNorm(vmin=0.5, vmax=max(int(cm.max()), 1)))
     for i in range(k):
         for j in range(k):
             v = int(cm[i, j])
             if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if i == j else "black")
+                colour = "white" if v > cm.max() / 10 else "black"
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color=colour)
     labels = list(classes) if classes is not None else [str(i) for i in range(k)]
     ax.set_xticks(range(k), labels)
     ax.set_yticks(range(k), labels)
