@@ -43,16 +43,9 @@ HOSTILE = "a1_convolution"  # the assignment that gets the whole hostile batch
 TIMEOUT = 15  # per-cell seconds in the test batch (nbgrader_config.py: 60); the infinite loop costs this
 
 
-def _sandbox_problem() -> str | None:
-    sys.path.insert(0, str(REPO))
-    from grading.sandbox import sandbox_problem
-
-    return sandbox_problem()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _needs_sandbox():
-    problem = _sandbox_problem()
+    problem = gl.sandbox_problem()
     if problem:
         message = f"the grading sandbox is unavailable: {problem}"
         if os.environ.get("CI"):

@@ -80,7 +80,8 @@ def test_lecture_follows_the_template(path):
     for heading in ("Learning objectives", "Setup", "Summary", "References", "Exercises"):
         assert heading.lower() in markdown.lower(), f"missing section: {heading}"
     setup = code_cells(nb)[0].source
-    assert "seed_everything(0)" in setup, "the first code cell is the setup cell and seeds everything"
+    seeded = re.search(r"^seed_everything\(0\b", setup, re.M)
+    assert seeded, "the first code cell is the setup cell and seeds everything"
     asserts = sum("assert " in c.source for c in code_cells(nb))
     assert asserts >= 5, f"only {asserts} cells check a claim with assert"
 
