@@ -8,21 +8,39 @@ from __future__ import annotations
 import os
 import random
 
+THREADS_ENV_VAR = "CNN_COURSE_THREADS"
+
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True, threads: int | None = None) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) and make PyTorch deterministic.
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) and set PyTorch's determinism switch.
 
     Args:
         seed (int): the seed for every generator. Default: 0.
         deterministic (bool): ask PyTorch for deterministic algorithms (warn-only, so an
-            operation without a deterministic version still runs). Default: True.
-        threads (int, optional): if given, the number of CPU threads PyTorch uses.
+            operation without a deterministic version still runs) when True; switch that
+            request off again (an earlier call may have made it) when False. Default: True.
+        threads (int, optional): the number of CPU threads PyTorch uses. The environment
+            variable ``CNN_COURSE_THREADS`` (a positive int), when set, wins over this
+            argument: the tests run every notebook again with another thread count to prove
+            that its stored outputs do not depend on it.
+
+    Seeds make a run repeatable on one machine only: results of training and of long float
+    reductions still change with the CPU's vector instructions and the thread count.
     """
     import numpy as np
     import torch
 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(deterministic, bool):
+        raise ValueError(f"deterministic must be True or False, got {deterministic!r}")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    env = os.environ.get(THREADS_ENV_VAR, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"{THREADS_ENV_VAR} must be a positive int, got {env!r}")
+        threads = int(env)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -30,9 +48,9 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True, threads: int |
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    elif torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(False)
     if threads is not None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive int, got {threads!r}")
         torch.set_num_threads(threads)
 
 
