@@ -51,3 +51,56 @@ def test_check_raises_passes_only_for_the_right_exception():
         checks.check_raises("bad p", lambda: 1, ValueError)
     with pytest.raises(AssertionError, match="TypeError"):
         checks.check_raises("bad p", lambda: len(3), ValueError)
+
+
+@pytest.mark.parametrize(
+    ("got", "msg"),
+    [
+        ((4.0, 4.0), r"an int \(4\) at \[0\], got float 4\.0"),
+        ((4, 4.0), r"an int \(4\) at \[1\]"),
+        ([4, 4], r"a tuple of 2 .*got list"),
+        ((4,), "length 2"),
+        ((4, 4, 1), "length 2"),
+        ((True, 4), r"an int \(4\) at \[0\], got bool"),
+        ((4, 5), r"expected 4 at \[1\], got 5"),
+        ("(4, 4)", "got str"),
+    ],
+)
+def test_check_equal_applies_the_int_and_tuple_rules_inside_a_tuple(got, msg):
+    with pytest.raises(AssertionError, match=msg):
+        checks.check_equal("shape", got, (4, 4))
+
+
+def test_check_equal_accepts_a_tuple_of_ints_and_a_torch_size():
+    checks.check_equal("shape", (4, 4), (4, 4))
+    checks.check_equal("shape", torch.zeros(4, 4).shape, (4, 4))  # torch.Size is a tuple
+
+
+def test_check_equal_applies_the_rules_at_every_depth_and_to_lists():
+    checks.check_equal("nested", [(1, 2), [3]], [(1, 2), [3]])
+    with pytest.raises(AssertionError, match=r"at \[0\]\[1\]"):
+        checks.check_equal("nested", [(1, 2.0), [3]], [(1, 2), [3]])
+    with pytest.raises(AssertionError, match="a list of 2"):
+        checks.check_equal("nested", ((1, 2), [3]), [(1, 2), [3]])
+
+
+def test_check_equal_wants_a_bool_for_a_bool():
+    checks.check_equal("flag", True, True)
+    with pytest.raises(AssertionError, match="a bool"):
+        checks.check_equal("flag", 1, True)
+
+
+def test_check_equal_compares_other_values_with_equality():
+    checks.check_equal("name", "same", "same")
+    checks.check_equal("ratio", 0.5, 0.5)
+    with pytest.raises(AssertionError, match="'zero'"):
+        checks.check_equal("mode", "reflect", "zero")
+
+
+def test_checks_reject_a_bad_specification_with_a_value_error():
+    with pytest.raises(ValueError, match="tuple of ints"):
+        checks.check_shape("x", torch.zeros(2), 2)
+    with pytest.raises(ValueError, match="atol"):
+        checks.check_close("x", torch.zeros(2), torch.zeros(2), atol=-1)
+    with pytest.raises(ValueError, match="lambda"):
+        checks.check_raises("x", 3)

@@ -75,3 +75,22 @@ def test_bad_arguments_are_rejected():
         data.load_mnist(train="yes")
     with pytest.raises(ValueError, match="MNIST-like"):
         data.as_tensors([1, 2, 3])
+
+
+def test_as_tensors_refuses_to_normalize_an_unknown_data_set():
+    class Digits:  # MNIST-like, but with no known training statistics
+        data = torch.zeros(2, 28, 28, dtype=torch.uint8)
+        targets = torch.tensor([0, 1])
+
+    with pytest.raises(ValueError, match="normalize=False"):
+        data.as_tensors(Digits())
+    x, y = data.as_tensors(Digits(), normalize=False)
+    assert x.shape == (2, 1, 28, 28) and y.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="normalize"):
+        data.as_tensors(Digits(), normalize="yes")
+
+
+def test_load_mnist_rejects_a_download_that_is_not_a_bool(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    with pytest.raises(ValueError, match="download"):
+        data.load_mnist(train=False, download="no")

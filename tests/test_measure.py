@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from utils import measure
@@ -98,7 +98,7 @@ def test_output_shape_keeps_train_mode_and_running_stats():
 # -- bad input ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [(3, 32, 32, "x"), (0, 3, 8, 8), 5, (1,)])
+@pytest.mark.parametrize("bad", [(3, 32, 32, "x"), (0, 3, 8, 8), 5, (1,), (1, 3, 8.0, 8), (True, 3, 8, 8), "1388"])
 def test_bad_input_shape_gives_a_clear_error(bad):
     with pytest.raises(ValueError, match="input_shape"):
         measure.output_shape(nn.Conv2d(3, 1, 3), bad)
@@ -114,6 +114,83 @@ def test_receptive_field_position_outside_the_output_is_rejected():
         measure.receptive_field(nn.Conv2d(1, 1, 3), (1, 1, 8, 8), position=(6, 0))
 
 
+@pytest.mark.parametrize("channel", [3, 5, -1, -3])
+def test_receptive_field_channel_outside_the_output_is_a_value_error(channel):
+    with pytest.raises(ValueError, match=r"channel must be in 0\.\.2 .*K = 3.*got " + str(channel)):
+        measure.receptive_field(nn.Conv2d(1, 3, 3), (1, 1, 8, 8), channel=channel)
+
+
+def test_receptive_field_follows_one_channel():
+    net = nn.Conv2d(1, 3, 3)
+    assert measure.receptive_field(net, (1, 1, 8, 8), channel=2).size == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"channel": 1.0}, "channel"),
+        ({"samples": 0}, "samples"),
+        ({"seed": -1}, "seed"),
+        ({"position": ("a", 1)}, "position"),
+    ],
+)
+def test_receptive_field_rejects_bad_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        measure.receptive_field(nn.Conv2d(1, 3, 3), (1, 1, 8, 8), **kwargs)
+
+
+def test_receptive_field_needs_a_spatial_output():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 36, 3))
+    with pytest.raises(ValueError, match="before any flatten"):
+        measure.receptive_field(net, (1, 1, 8, 8))
+
+
+def test_receptive_field_of_a_float64_module():
+    assert measure.receptive_field(nn.Conv2d(1, 1, 3).double(), (1, 1, 8, 8)).size == (3, 3)
+
+
+# -- flops and activation_memory: the module's dtype, PyTorch's errors, in-place layers ------
+
+
+def test_flops_and_activation_memory_use_the_modules_dtype():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.ReLU()).double()
+    assert measure.flops(net, (1, 3, 8, 8)) == 2 * 8 * 36 * 27
+    assert measure.output_shape(net, (1, 3, 8, 8)) == (1, 8, 6, 6)
+    assert measure.activation_memory(net, (1, 3, 8, 8)) == 2 * (8 * 36 * 8)  # float64: 8 bytes each
+
+
+@pytest.mark.parametrize("fn", [measure.flops, measure.activation_memory, measure.output_shape])
+def test_a_shape_mismatch_is_a_value_error_with_pytorchs_message(fn):
+    with pytest.raises(ValueError, match=r"cannot take an input of shape \(1, 4, 8, 8\).*3 channels") as err:
+        fn(nn.Conv2d(3, 8, 3), (1, 4, 8, 8))
+    assert isinstance(err.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize("fn", [measure.flops, measure.activation_memory, measure.output_shape, measure.param_count])
+def test_measuring_something_that_is_not_a_module_is_a_value_error(fn):
+    with pytest.raises(ValueError, match="nn.Module"):
+        fn(lambda x: x, (1, 1, 4, 4)) if fn is not measure.param_count else fn(lambda x: x)
+
+
+def test_activation_memory_counts_an_inplace_relu_once():
+    conv_out = 2 * 36 * 4  # one (1, 2, 6, 6) float32 output
+    inplace = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True))
+    separate = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    assert measure.activation_memory(inplace, (1, 1, 8, 8)) == conv_out
+    assert measure.activation_memory(separate, (1, 1, 8, 8)) == 2 * conv_out
+
+
+def test_activation_memory_skips_views_and_the_input():
+    net = nn.Sequential(nn.Identity(), nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 5))
+    assert measure.activation_memory(net, (1, 1, 8, 8)) == (72 + 5) * 4
+
+
+def test_activation_memory_counts_equal_sized_outputs_that_could_reuse_memory():
+    # six same-sized outputs in a row: a freed one must not hide a later one allocated at its address
+    net = nn.Sequential(*[nn.Conv2d(2, 2, 3, padding=1) for _ in range(6)])
+    assert measure.activation_memory(net, (1, 2, 32, 32)) == 6 * 2 * 32 * 32 * 4
+
+
 # -- property tests: measure.output_shape equals what real layers produce ------------
 
 sizes = st.integers(1, 40)
@@ -121,8 +198,7 @@ sizes = st.integers(1, 40)
 
 @given(n=sizes, f=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 3), d=st.integers(1, 2))
 def test_conv2d_output_shape_matches_formula_and_layer(n, f, s, p, d):
-    if d * (f - 1) + 1 > n + 2 * p:
-        return
+    assume(d * (f - 1) + 1 <= n + 2 * p)  # the dilated kernel fits the padded input
     layer = nn.Conv2d(2, 3, f, stride=s, padding=p, dilation=d)
     got = measure.output_shape(layer, (1, 2, n, n + 1))
     assert got == tuple(layer(torch.zeros(1, 2, n, n + 1)).shape)
@@ -131,23 +207,20 @@ def test_conv2d_output_shape_matches_formula_and_layer(n, f, s, p, d):
 
 @given(n=sizes, f=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 3))
 def test_conv1d_output_shape_matches_formula(n, f, s, p):
-    if f > n + 2 * p:
-        return
+    assume(f <= n + 2 * p)
     assert measure.output_shape(nn.Conv1d(1, 4, f, s, p), (2, 1, n)) == (2, 4, conv_formula(n, f, s, p))
 
 
 @given(n=st.integers(1, 12), f=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2))
 def test_conv3d_output_shape_matches_formula(n, f, s, p):
-    if f > n + 2 * p:
-        return
+    assume(f <= n + 2 * p)
     o = conv_formula(n, f, s, p)
     assert measure.output_shape(nn.Conv3d(1, 2, f, s, p), (1, 1, n, n, n)) == (1, 2, o, o, o)
 
 
 @given(n=sizes, k=st.integers(1, 5), s=st.integers(1, 5), p=st.integers(0, 2), ceil=st.booleans())
 def test_pooling_output_shape_matches_layer(n, k, s, p, ceil):
-    if p > k // 2 or k > n + 2 * p:
-        return
+    assume(p <= k // 2 and k <= n + 2 * p)  # PyTorch's rules for a pooling window
     for layer in (nn.MaxPool2d(k, s, p, ceil_mode=ceil), nn.AvgPool2d(k, s, p, ceil_mode=ceil)):
         got = measure.output_shape(layer, (1, 3, n, n))
         assert got == tuple(layer(torch.zeros(1, 3, n, n)).shape)

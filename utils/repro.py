@@ -1,6 +1,6 @@
 """Reproducibility: one call seeds everything a notebook uses.
 
-Introduced in: 02_convolution.ipynb
+Introduced in: 01_history.ipynb (seed_everything, get_device, make_generator)
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def make_generator(seed: int = 0):
     """A private ``torch.Generator`` seeded with ``seed``: randomness that no other cell shifts."""
     import torch
 
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     g = torch.Generator()
     g.manual_seed(seed)
     return g

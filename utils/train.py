@@ -1,6 +1,6 @@
 """A small training loop for in-memory tensors, with ``tqdm`` progress, sized for a CPU.
 
-Introduced in: 01_history.ipynb
+Introduced in: 01_history.ipynb (fit, evaluate, predict)
 """
 
 from __future__ import annotations
@@ -22,6 +22,50 @@ class History(defaultdict):
         return plot_history(self, title=title)
 
 
+def _check_batch_size(batch_size) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+
+def _check_data(name: str, x, y=None) -> None:
+    """x (and y): tensors of N >= 1 samples, the same N."""
+    import torch
+
+    for what, t in (("x", x), ("y", y)):
+        if t is not None and not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name}: {what} must be a torch.Tensor, got {type(t).__name__}; use torch.as_tensor")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"{name}: x must hold at least one sample (N >= 1), got shape {tuple(x.shape)}")
+    if y is not None and (y.dim() == 0 or len(x) != len(y)):
+        raise ValueError(f"{name}: x and y must have the same length N, got {len(x)} and {tuple(y.shape)}")
+
+
+def _device_of(model, x):
+    """Where to run: the device of the model's first parameter (or buffer); a model with neither runs on x's."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return x.device
+
+
+class _EvalMode:
+    """Run a model in eval mode, then give every submodule back its own train/eval flag (even on an error)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        for m, flag in self.flags:
+            m.training = flag
+
+
 def batches(x, y, batch_size: int, shuffle: bool = False, generator=None) -> Iterator[tuple]:
     """Mini-batches ``(x[i:i+B], y[i:i+B])`` of two in-memory tensors, optionally shuffled.
 
@@ -34,8 +78,7 @@ def batches(x, y, batch_size: int, shuffle: bool = False, generator=None) -> Ite
 
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    _check_batch_size(batch_size)
     order = torch.randperm(len(x), generator=generator) if shuffle else None
     for i in range(0, len(x), batch_size):
         if order is None:
@@ -48,21 +91,30 @@ def batches(x, y, batch_size: int, shuffle: bool = False, generator=None) -> Ite
 def evaluate(model, x, y, batch_size: int = 1000, loss_fn: Callable | None = None) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on ``(x, y)``, in eval mode, without gradients.
 
+    Every submodule gets its own train/eval flag back afterwards.
+
     Args:
         x: ``(N, ...)`` inputs.  y: ``(N,)`` labels.
         loss_fn: a mean-reduced ``loss_fn(logits, y)``. Default: cross-entropy.
 
+    The model runs on the device of its first parameter (a model without parameters or
+    buffers, e.g. a fixed ``nn.Flatten`` pipeline, runs on the device of ``x``); each batch is
+    moved there.
+
     Returns:
         (loss, accuracy) as floats; accuracy in [0, 1].
+
+    Raises:
+        ValueError: x empty, x and y of different lengths, or a batch_size that is not a positive int.
     """
     import torch
     import torch.nn.functional as F
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    _check_data("evaluate", x, y)
+    _check_batch_size(batch_size)
+    device = _device_of(model, x)
     total_loss, correct = 0.0, 0
-    with torch.no_grad():
+    with _EvalMode(model), torch.no_grad():
         for xb, yb in batches(x, y, batch_size):
             xb, yb = xb.to(device), yb.to(device)
             logits = model(xb)
@@ -71,21 +123,21 @@ def evaluate(model, x, y, batch_size: int = 1000, loss_fn: Callable | None = Non
             else:  # a mean-reduced loss, weighted by the batch size
                 total_loss += float(loss_fn(logits, yb)) * len(yb)
             correct += int((logits.argmax(dim=1) == yb).sum())
-    model.train(was_training)
     return total_loss / len(x), correct / len(x)
 
 
 def predict(model, x, batch_size: int = 1000):
-    """Predicted classes ``(N,)`` of ``model`` on ``x`` (eval mode, no gradients)."""
+    """Predicted classes ``(N,)`` int64 on the CPU of ``model`` on ``x`` ``(N, ...)`` (eval mode, no gradients).
+
+    Runs where ``evaluate`` runs (the model's device; a model without parameters: x's device).
+    """
     import torch
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        out = torch.cat([model(xb.to(device)).argmax(dim=1).cpu() for xb in x.split(batch_size)])
-    model.train(was_training)
-    return out
+    _check_data("predict", x)
+    _check_batch_size(batch_size)
+    device = _device_of(model, x)
+    with _EvalMode(model), torch.no_grad():
+        return torch.cat([model(xb.to(device)).argmax(dim=1).cpu() for xb in x.split(batch_size)])
 
 
 def fit(
@@ -117,13 +169,35 @@ def fit(
     Returns:
         History with ``train_loss``, ``train_acc`` (running, over the epoch) and, with ``val``,
         ``val_loss`` and ``val_acc``.
+
+    Raises:
+        ValueError: before any step, for a model without trainable parameters, a batch_size or
+            epochs that is not a positive int, or ``train`` / ``val`` that are not ``(x, y)``
+            tensors of the same, non-zero length.
     """
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(
+            f"{type(model).__name__} has no trainable parameters: there is nothing to fit; "
+            "use evaluate() or predict() for a fixed model, or unfreeze a layer with requires_grad_(True)"
+        )
+    _check_batch_size(batch_size)
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    for name, pair in (("train", train), ("val", val)):
+        if pair is None and name == "val":
+            continue
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"{name} must be a pair (x, y) of tensors, got {type(pair).__name__}")
+        _check_data(f"fit: {name}", *pair)
     x, y = train
-    device = next(model.parameters()).device
+    device = params[0].device
     gen = torch.Generator().manual_seed(seed)
     history = History()
     n_batches = -(-len(x) // batch_size)
