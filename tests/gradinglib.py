@@ -339,3 +339,150 @@ def by_item(cell_scores: dict[str, float]) -> dict[str, float]:
 def total(cell_scores: dict[str, float]) -> float:
     """Total points of one student's {grade_id: points}."""
     return float(sum(cell_scores.values()))
+
+
+# -- cells run without nbgrader (fast checks of many variants) ---------------------------------
+
+_RUN_CELLS = r"""
+import contextlib, io, json, sys, traceback
+jobs = json.load(open(sys.argv[1]))
+results = []
+for job in jobs:
+    ns, outcome = {"__name__": "__main__"}, {}
+    for gid, source in job:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(source, f"<cell {gid}>", "exec"), ns)
+            outcome[gid] = None
+        except BaseException as e:  # noqa: BLE001 - every failure is a result
+            outcome[gid] = f"{type(e).__name__}: {e}"[:500]
+    results.append(outcome)
+print(json.dumps(results))
+"""
+
+
+def cells_of(nb, items) -> list[str]:
+    """grade ids of the cells that set up the tests (locked, no points) and of every solution and test
+    cell that belongs to one of ``items`` (graded items), in notebook order."""
+    out = []
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id")
+        if cell.cell_type != "code" or gid is None:
+            continue
+        if (meta.get("locked") and not meta.get("grade")) or item_of(gid) in items:
+            out.append(gid)
+    return out
+
+
+def run_cells(jobs, cwd: Path = REPO, timeout: float = 600) -> list[dict[str, str | None]]:
+    """Run notebooks' code cells in plain Python, without nbgrader or a kernel: fast enough for
+    dozens of variants of one answer.
+
+    ``jobs``: a list of ``(notebook, grade_ids)``; each notebook's cells ``grade_ids`` run in
+    that order in a fresh namespace, all jobs in ONE fresh Python process (started in ``cwd``)
+    so that nothing a cell patches reaches the caller. Returns one ``{grade_id: None if the
+    cell ran without an exception, else "ExceptionName: message"}`` per job. A cell that
+    breaks the process (``os._exit``) breaks the whole run: use nbgrader for those.
+    """
+    import json
+    import tempfile
+
+    payload = [[(gid, find_cell(nb, gid).source) for gid in gids] for nb, gids in jobs]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(payload, f)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _RUN_CELLS, f.name],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"},
+        )
+    finally:
+        os.unlink(f.name)
+    if proc.returncode != 0:
+        raise RuntimeError(f"run_cells exited with {proc.returncode}\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- the grading CLI and hostile submissions (added for tests/test_grading_a2.py) ----------------
+
+
+def grade_batch(course: Path, aid: str, *extra: str, cell_timeout: int = 15, timeout: float = 900):
+    """``python -m grading autograde <aid> --timeout <cell_timeout>`` in ``course``: the sandboxed,
+    parallel batch of the instructor guide (``--allow-unsandboxed`` added where bubblewrap is
+    missing: these are the tests' own notebooks). Returns the finished process; it does not raise
+    on a non-zero exit (an ungradable file exits 1), read the gradebook with :func:`scores`.
+    """
+    args = [sys.executable, "-m", "grading", "autograde", aid, "--timeout", str(cell_timeout), *extra]
+    if sandbox_problem() is not None:
+        args.append("--allow-unsandboxed")
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "Agg")
+    return subprocess.run(args, cwd=course, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def prepend_code(nb, grade_id: str, code: str):
+    """A copy of ``nb`` whose cell ``grade_id`` starts with ``code`` (student code before an answer)."""
+    nb = copy.deepcopy(nb)
+    cell = find_cell(nb, grade_id)
+    cell.source = code.rstrip("\n") + "\n" + cell.source
+    return nb
+
+
+def drop_cells(nb, grade_ids):
+    """A copy of ``nb`` without the cells ``grade_ids`` (a student who deleted them)."""
+    nb = copy.deepcopy(nb)
+    gone = set(grade_ids)
+    nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") not in gone]
+    return nb
+
+
+HOSTILE_CODE = {
+    "infinite-loop": "while True:\n    pass",
+    "os-exit": "import os\nos._exit(1)",
+    "patch-allclose": (
+        "import torch\n"
+        "torch.allclose = lambda *args, **kwargs: True\n"
+        "torch.equal = lambda *args, **kwargs: True\n"
+        "torch.Tensor.allclose = lambda *args, **kwargs: True\n"
+        "torch.Tensor.equal = lambda *args, **kwargs: True\n"
+    ),
+}
+
+
+def hostile_submissions(release, source) -> dict[str, tuple]:
+    """The hostile and broken kinds of tests/test_grading_robustness.py that any assignment must
+    grade without harm, built from its release and source: ``{kind: (notebook, expected
+    {grade_id: points})}``. ``mid`` and ``last`` are the middle and the last graded items:
+
+    - ``blank``: the release as it is (0 everywhere);
+    - ``raises``: the mid item's answer raises (its cells 0, the rest full);
+    - ``infinite-loop`` / ``os-exit``: the mid item's cell loops forever / kills the kernel (its
+      cells 0: the cell is interrupted or skipped on a re-run, the rest full);
+    - ``deleted-test``: the last item's test cells deleted and its answer wrong (they come back
+      from the source and fail: 0 for them);
+    - ``patch-allclose``: patches torch.allclose/equal before the first answer, the last answer
+      wrong (only the last item's cells lose).
+    """
+    points = grade_points(source)
+    items = solution_ids(source)
+    mid, last = items[len(items) // 2], items[-1]
+    honest = fill_solutions(release, source)
+    wrong_last = replace_solution(honest, last, "return None")
+
+    def losing(*lost_items):
+        return {gid: (0.0 if item_of(gid) in lost_items else pts) for gid, pts in points.items()}
+
+    last_tests = [gid for gid in points if item_of(gid) == last]
+    return {
+        "blank": (copy.deepcopy(release), losing(*items)),
+        "raises": (replace_solution(honest, mid, 'raise RuntimeError("my bug")'), losing(mid)),
+        "infinite-loop": (prepend_code(honest, mid, HOSTILE_CODE["infinite-loop"]), losing(mid)),
+        "os-exit": (prepend_code(honest, mid, HOSTILE_CODE["os-exit"]), losing(mid)),
+        "deleted-test": (drop_cells(wrong_last, last_tests), losing(last)),
+        "patch-allclose": (prepend_code(wrong_last, items[0], HOSTILE_CODE["patch-allclose"]), losing(last)),
+    }

@@ -43,7 +43,7 @@ def cell_view(cell):
 
 def test_committed_release_equals_a_fresh_generate_assignment(aid, fresh_release):
     committed, fresh = committed_release(aid), fresh_release[aid]
-    assert len(committed.cells) == len(fresh.cells), "run: nbgrader generate_assignment {aid} --force"
+    assert len(committed.cells) == len(fresh.cells), f"run: nbgrader generate_assignment {aid} --force"
     for i, (got, want) in enumerate(zip(committed.cells, fresh.cells)):
         assert cell_view(got) == cell_view(want), f"cell {i} differs; run: nbgrader generate_assignment {aid} --force"
 
