@@ -239,3 +239,13 @@ def test_receptive_field_of_stacked_convs_grows_by_k_minus_1(layers, k):
     net = nn.Sequential(*[nn.Conv2d(1, 1, k) for _ in range(layers)])
     size = 1 + layers * (k - 1)
     assert measure.receptive_field(net, (1, 1, size + 4, size + 4)).size == (size, size)
+
+
+def test_flops_count_the_matrix_products_of_a_transformer_layer():
+    # PyTorch's fused fast path and attention kernels have no FLOP formula: without the plain
+    # path a TransformerEncoderLayer would count almost nothing.
+    layer = nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128, batch_first=True)
+    n, t, d, ff = 2, 16, 64, 128
+    macs = 3 * t * d * d + 2 * t * t * d + t * d * d + 2 * t * d * ff  # q, k, v; QK^T and AV; out; feed-forward
+    assert measure.flops(layer, (n, t, d)) == 2 * n * macs
+    assert torch.backends.mha.get_fastpath_enabled()  # the switch is put back

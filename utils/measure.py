@@ -228,7 +228,10 @@ def flops(module, input_shape: Sequence[int]) -> int:
     """Floating-point operations of one forward pass, counted by ``torch.utils.flop_counter``.
 
     A multiply-add counts as 2 FLOPs (PyTorch's convention). Only matrix products and
-    convolutions are counted; element-wise operations (ReLU, pooling, BN) are not.
+    convolutions are counted; element-wise operations (ReLU, pooling, BN) are not. While
+    counting, Transformer layers run their plain path (PyTorch's fused "fast path" and the
+    fused attention kernels have no FLOP formula and would count as 0), so attention's
+    matrix products are counted too.
 
     Args:
         module (nn.Module): run once in eval mode, without gradients, on zeros of the dtype and
@@ -248,8 +251,16 @@ def flops(module, input_shape: Sequence[int]) -> int:
     shape = _check_shape(input_shape)
     dtype, device = _dtype_device(module)
     x = torch.zeros(shape, dtype=dtype, device=device)
-    with _EvalMode(module), torch.no_grad(), FlopCounterMode(display=False) as counter:
-        _forward(module, x, shape)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # no fused Transformer block while counting
+    try:
+        with _EvalMode(module), torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+            with FlopCounterMode(display=False) as counter:
+                _forward(module, x, shape)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return int(counter.get_total_flops())
 
 

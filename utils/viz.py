@@ -296,8 +296,11 @@ def plot_history(history, title: str | None = None):
             ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
     ax_l.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=MIN_FONT_PT)
     if title:
