@@ -11,6 +11,7 @@ stray gradebook.db):
 
 import os
 import sys
+import warnings
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
@@ -45,6 +46,10 @@ c.FileNameCollectorPlugin.named_regexp = (
 # bubblewrap autograde refuses to run unless --SandboxedExecute.allow_unsandboxed=True.
 if HERE not in sys.path:
     sys.path.append(HERE)  # the grading/ package
+# nbgrader 0.9.6's gradebook code (nbgrader/api.py) makes SQLAlchemy warn "Object of type
+# <SubmittedAssignment> not in session, add operation along ... will not proceed" for each
+# submission: an autoflush detail, the rows are written right after. Only that message is muted.
+warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
@@ -69,11 +74,20 @@ c.SandboxKernelManager.hidden_paths = [HERE]
 c.SandboxKernelManager.readonly_paths = [os.path.join(HERE, "utils"), os.path.join(HERE, "data")]
 c.OverwriteCells.add_missing_cells = True
 
+# Late submissions: nbgrader compares each submission's timestamp.txt with the assignment's due
+# date (`nbgrader db assignment add <aid> --duedate=...`). "none" (nbgrader's default) records how
+# late a submission is and takes no point off; "zero" gives a late notebook 0 (see the README).
+c.LateSubmissionPlugin.penalty_method = "none"
+
 # Feedback: hidden tests are removed before the HTML is written, and so is every output line
-# that quotes one (grading/feedback.py).
+# that quotes one (grading/feedback.py). A failed hidden-test cell shows its score and the
+# error's one-line message, e.g. "AssertionError: conv_param_count(1, 1, 1, bias=False):
+# expected 1, got 2." (the failing case, as the instructor wrote it). False: the cell shows
+# only "AssertionError: a hidden test failed (its message is not shown)".
+c.RedactHiddenTestOutput.show_hidden_failure_message = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "grading.feedback.RedactHiddenTestOutput",
-    "nbgrader.preprocessors.ClearHiddenTests",
+    "grading.feedback.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -10,12 +10,15 @@ or `nbgrader collect`). What it adds to a plain `nbgrader autograde ASSIGNMENT`:
    empty file, not a notebook) is not passed to nbgrader: the instructor gets one line naming
    the student, the file and the reason, the student gets 0 points in the gradebook, and the
    rest of the class is graded.
-3. It grades students in `--jobs` worker processes (default: CPUs + 1). Each
+3. It grades students in `--jobs` worker processes (default: CPUs + 1, `default_jobs()`:
+   a worker spends part of each submission waiting for its kernel to start). Each
    worker imports nbgrader once and calls its Autograde converter per student; SQLite writes
    wait up to 60 s for the gradebook lock and a student whose grading still hit
    "database is locked" is graded again, so the gradebook is never half-written.
 4. It prints one line per student: score, maximum and seconds, and exits 1 when any
-   submission could not be graded (0 otherwise).
+   submission could not be graded (0 otherwise). A submission folder without a file named
+   like the released notebook (`a1_convolution.ipynb`) gets one NOT GRADED line that names
+   the files it holds, and its grades are left as they were.
 5. It reads each submission's own code outside the kernel (grading/review.py) and prints a
    REVIEW line for each line that monkeypatches, touches the test kit, digs into interpreter
    state or leaves the kernel: tests inside the student's kernel cannot resist code written
@@ -34,6 +37,14 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+
+JOBS_DEFAULT = "CPUs + 1"  # the README quotes this text; default_jobs() computes it
+
+
+def default_jobs() -> int:
+    """The default of `--jobs`: the number of CPUs plus one (JOBS_DEFAULT)."""
+    return (os.cpu_count() or 1) + 1
+
 
 # jsonschema imports the optional rfc3987-syntax (a lark grammar, ~2 s) to check "iri"
 # string formats; the notebook schema has none, so the worker processes skip that import.
@@ -191,7 +202,10 @@ def autograde(argv: list[str] | None = None) -> int:
     parser.add_argument("assignment")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
     parser.add_argument(
-        "--jobs", type=int, default=(os.cpu_count() or 1) + 1, help="parallel workers (default: CPUs + 1)"
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help=f"parallel workers (default: {JOBS_DEFAULT}, here {default_jobs()})",
     )
     parser.add_argument("--timeout", type=int, help="per-cell time limit in seconds (default: nbgrader_config.py)")
     parser.add_argument(
@@ -243,9 +257,15 @@ def autograde(argv: list[str] | None = None) -> int:
         print(f"nothing to grade: no submissions in {os.path.relpath(os.path.dirname(os.path.dirname(pattern)))}")
         return 1 if args.student else 0
 
-    readable, unreadable = [], {}
+    readable, unreadable, misnamed = [], {}, {}
     for sid in students:
         folder = coursedir.format_path(coursedir.submitted_directory, sid, aid)
+        if not any(os.path.exists(os.path.join(folder, name)) for name in notebooks):
+            found = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "*.ipynb")))
+            misnamed[sid] = f"no {', '.join(notebooks)} in {os.path.relpath(folder)}" + (
+                f" (it holds {', '.join(found)}): the file must be named {notebooks[0]}" if found else ""
+            )
+            continue
         reasons = []
         for name in notebooks:
             path = os.path.join(folder, name)
@@ -275,6 +295,9 @@ def autograde(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(stale)
         print(f"NOT GRADED  {sid}: {why} -> 0 points recorded; fix the file, then re-grade with --student {sid}")
+
+    for sid, why in misnamed.items():
+        print(f"NOT GRADED  {sid}: {why}; the gradebook is unchanged")
 
     t0 = time.monotonic()
     results = []
@@ -308,7 +331,7 @@ def autograde(argv: list[str] | None = None) -> int:
     n = len(results)
     if n:
         print(f"{n} submission(s) graded in {wall:.1f} s with {jobs} worker(s): {wall / n:.2f} s per submission")
-    return 1 if (failed or unreadable) else 0
+    return 1 if (failed or unreadable or misnamed) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

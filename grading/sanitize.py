@@ -14,14 +14,22 @@ test cells (`OverwriteCells.add_missing_cells`). On its own it (nbgrader 0.9.6) 
 `SafeOverwriteCells` fixes the three: cells that lost their grade_id become plain cells, missing
 locked cells come back from the gradebook at their place, and code cells a student added before
 the first answer cell are moved after the instructor's setup cells.
+
+It also keeps nbgrader's log meaningful: OverwriteCells warns "Attribute 'checksum' for cell X
+has changed!" for every hidden-test cell of every submission, because the released cell lacks
+the hidden tests that the gradebook's copy has. A cell that is exactly the released version
+(the gradebook's source with its hidden-test regions cut, as `generate_assignment` cut them) is
+put back silently (logged at debug level); a test cell the student changed still warns.
 """
 
 from __future__ import annotations
 
+import copy
+
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader import utils
-from nbgrader.api import Gradebook
-from nbgrader.preprocessors import OverwriteCells
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 
 
 def _grade_id(cell) -> str | None:
@@ -52,6 +60,36 @@ class SafeOverwriteCells(OverwriteCells):
             self._restore_locked(nb, order, {k: v for k, v in locked.items() if k not in grades})
             self._protect_preamble(nb, order, solutions)
         return nb, resources
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        self._released_version = self._is_released_version(cell)
+        try:
+            return super().preprocess_cell(cell, resources, cell_index)
+        finally:
+            self._released_version = False
+
+    def report_change(self, name, attr, old, new) -> None:
+        if attr == "checksum" and getattr(self, "_released_version", False):
+            self.log.debug("Cell %s is the released version: its hidden tests are put back", name)
+            return
+        super().report_change(name, attr, old, new)
+
+    def _is_released_version(self, cell) -> bool:
+        """True when ``cell`` is the gradebook's cell with its hidden tests cut, and nothing else changed."""
+        grade_id = _grade_id(cell)
+        if grade_id is None:
+            return False
+        try:
+            source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+        except MissingEntry:
+            return False
+        clear = ClearHiddenTests(parent=self)
+        if clear.begin_test_delimeter not in source.source:
+            return False
+        released = copy.deepcopy(cell)
+        released.source = source.source
+        clear._remove_hidden_test_region(released)
+        return released.source == cell.source
 
     def add_missing_grade_cells(self, nb, resources):
         _drop_idless(nb)  # nbgrader's version reads grade_id of every nbgrader cell
