@@ -68,6 +68,9 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+# a kernel that imports torch in the sandbox can take over a minute to answer on a busy machine
+# (several graders at once): wait longer than nbclient's 60 s before giving up on it
+c.Execute.startup_timeout = 180
 c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
 c.SandboxedExecute.max_output_chars = 100_000
 c.SandboxKernelManager.hidden_paths = [HERE]

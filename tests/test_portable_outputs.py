@@ -53,7 +53,7 @@ def test_the_lower_dispatch_really_changes_the_kernels():
 def test_stored_outputs_hold_under_another_cpu_dispatch(path):
     env = {**os.environ, **other_dispatch()}
     env.pop("MPLBACKEND", None)
-    nbval = ["-q", "-p", "no:xdist", "--no-header", "--color=no", str(path.relative_to(ROOT))]
+    nbval = ["-q", "-n0", "--no-header", "--color=no", str(path.relative_to(ROOT))]  # one process: no workers
     cmd = [sys.executable, "-m", "pytest", *nbval]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, (
