@@ -10,7 +10,6 @@ stray gradebook.db):
 """
 
 import os
-import sys
 import warnings
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
@@ -44,8 +43,6 @@ c.FileNameCollectorPlugin.named_regexp = (
 # duplicated or renamed cells cannot crash nbgrader, cells added above the setup run after it
 # (grading/sanitize.py); minimal tracebacks so that no hidden-test line is printed. Without
 # bubblewrap autograde refuses to run unless --SandboxedExecute.allow_unsandboxed=True.
-if HERE not in sys.path:
-    sys.path.append(HERE)  # the grading/ package
 # nbgrader 0.9.6's gradebook code (nbgrader/api.py) makes SQLAlchemy warn "Object of type
 # <SubmittedAssignment> not in session, add operation along ... will not proceed" for each
 # submission: an autoflush detail, the rows are written right after. Only that message is muted.

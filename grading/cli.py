@@ -12,9 +12,12 @@ or `nbgrader collect`). What it adds to a plain `nbgrader autograde ASSIGNMENT`:
    rest of the class is graded.
 3. It grades students in `--jobs` worker processes (default: CPUs + 1, `default_jobs()`:
    a worker spends part of each submission waiting for its kernel to start). Each
-   worker imports nbgrader once and calls its Autograde converter per student; SQLite writes
-   wait up to 60 s for the gradebook lock and a student whose grading still hit
-   "database is locked" is graded again, so the gradebook is never half-written.
+   worker imports nbgrader once and calls its Autograde converter per student. The gradebook
+   is switched to SQLite's write-ahead log, writes wait up to 60 s for the lock, and a student
+   whose grading still raised SQLite's "database is locked" (the exception, caught where
+   nbgrader raises it) is graded again, so the gradebook is never half-written. A worker
+   process that dies costs only the student it was grading (`grade_all`): the others are
+   graded again in a fresh pool, and the one whose grading kills a worker gets a NOT GRADED line.
 4. It prints one line per student: score, maximum and seconds, and exits 1 when any
    submission could not be graded (0 otherwise). A submission folder without a file named
    like the released notebook (`a1_convolution.ipynb`) gets one NOT GRADED line that names
@@ -36,6 +39,7 @@ import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 JOBS_DEFAULT = "CPUs + 1"  # the README quotes this text; default_jobs() computes it
@@ -118,23 +122,58 @@ def _worker_init(root: str, overrides: dict) -> None:
     _WORKER.update(config=config, coursedir=coursedir)
 
 
-def _grade_one(assignment_id: str, student_id: str, retries: int = 4) -> dict:
+def _is_locked(exc: BaseException) -> bool:
+    """The gradebook was locked by another writer: SQLite's OperationalError "database is locked"."""
+    from sqlalchemy.exc import OperationalError
+
+    while exc is not None:
+        if isinstance(exc, OperationalError) and "database is locked" in str(getattr(exc, "orig", exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _autograde_class():
+    """nbgrader's Autograde, remembering whether a step failed because the gradebook was locked
+    (the exception itself, seen where it is raised: nbgrader logs it and raises another)."""
     from nbgrader.converters import Autograde
+
+    class RecordingAutograde(Autograde):
+        gradebook_locked = False
+
+        def init_assignment(self, *args, **kwargs):
+            try:
+                return super().init_assignment(*args, **kwargs)
+            except Exception as exc:
+                self.gradebook_locked |= _is_locked(exc)
+                raise
+
+        def convert_single_notebook(self, *args, **kwargs):
+            try:
+                return super().convert_single_notebook(*args, **kwargs)
+            except Exception as exc:
+                self.gradebook_locked |= _is_locked(exc)
+                raise
+
+    return RecordingAutograde
+
+
+def _grade_one(assignment_id: str, student_id: str, retries: int = 4) -> dict:
     from nbgrader.utils import capture_log, temp_attrs
 
     config, coursedir = _WORKER["config"], _WORKER["coursedir"]
+    autograde_class = _autograde_class()
     start = time.monotonic()
     result: dict = {}
     for attempt in range(retries + 1):
         with temp_attrs(coursedir, assignment_id=assignment_id, student_id=student_id):
-            app = Autograde(coursedir=coursedir, config=config)
+            app = autograde_class(coursedir=coursedir, config=config)
             app.force = True
             app.create_student = True
             result = capture_log(app)
-        text = (result.get("log") or "") + (result.get("error") or "")
-        if result.get("success") or "database is locked" not in text or attempt == retries:
+        if result.get("success") or not app.gradebook_locked or attempt == retries:
             break
-        time.sleep(0.5 + random.random() * 2)  # another worker holds the gradebook: try again
+        time.sleep(0.5 + random.random() * 2)  # another worker held the gradebook too long: try again
     return {
         "student": student_id,
         "success": bool(result.get("success")),
@@ -142,6 +181,58 @@ def _grade_one(assignment_id: str, student_id: str, retries: int = 4) -> dict:
         "log": result.get("log") or "",
         "error": result.get("error") or "",
     }
+
+
+def use_wal(db_url: str) -> None:
+    """Switch an SQLite gradebook to write-ahead logging (it persists in the file): readers never
+    block the one writer, and parallel workers wait for each other (the 60 s busy timeout)."""
+    if not db_url.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    path = db_url.removeprefix("sqlite:///").split("?", 1)[0]
+    if os.path.exists(path):
+        with sqlite3.connect(path, timeout=60) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+
+
+def grade_all(students: list[str], aid: str, jobs: int, root: str, overrides: dict, verbose: bool = False):
+    """{student: result of _grade_one} for every student, whatever happens to a worker process.
+
+    A worker that dies (killed for memory, a crash in nbgrader or the kernel client) breaks the
+    pool and every student it had not finished. Those are graded again in a fresh pool; whoever is
+    still unfinished then is graded alone, one pool each, so the one whose grading kills its
+    worker is named and the batch goes on."""
+    results: dict = {}
+
+    def run_pool(batch: list[str], workers: int) -> list[str]:
+        unfinished = []
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(root, overrides)
+        ) as pool:
+            futures = {sid: pool.submit(_grade_one, aid, sid) for sid in batch}
+            for sid, fut in futures.items():
+                try:
+                    results[sid] = fut.result()
+                    if verbose:
+                        print(results[sid]["log"])
+                except BrokenProcessPool:
+                    unfinished.append(sid)
+                except Exception as exc:  # noqa: BLE001 - one student's failure, recorded
+                    results[sid] = _failure(sid, f"the grader failed: {type(exc).__name__}: {exc}")
+        return unfinished
+
+    pending = run_pool(students, max(1, min(jobs, len(students)))) if students else []
+    if pending:
+        pending = run_pool(pending, max(1, min(jobs, len(pending))))
+    for sid in pending:
+        if run_pool([sid], 1):
+            results[sid] = _failure(sid, "the grading process died (killed for memory, or crashed)")
+    return [results[sid] for sid in students]
+
+
+def _failure(sid: str, why: str) -> dict:
+    return {"student": sid, "success": False, "seconds": 0.0, "log": "", "error": f"GraderError: {why}"}
 
 
 # -- instructor side ----------------------------------------------------------------
@@ -185,16 +276,19 @@ def record_zero(db_url: str, assignment_id: str, student_id: str) -> None:
 
 
 def _review(coursedir, aid: str, sid: str, name: str) -> list[str]:
-    """grading.review flags of one submitted notebook (read outside the student's kernel)."""
+    """grading.review flags of the code that ran for one student (read outside the student's kernel):
+    the autograded notebook, or the submission when autograde left none."""
     import nbformat
 
     from .review import review_flags
 
-    path = os.path.join(coursedir.format_path(coursedir.submitted_directory, sid, aid), name)
+    ran = os.path.join(coursedir.format_path(coursedir.autograded_directory, sid, aid), name)
+    submitted = os.path.join(coursedir.format_path(coursedir.submitted_directory, sid, aid), name)
+    path = ran if os.path.exists(ran) else submitted
     if not os.path.exists(path):
         return []
-    release = nbformat.read(os.path.join(coursedir.format_path(coursedir.release_directory, ".", aid), name), 4)
-    return review_flags(nbformat.read(path, 4), release)
+    source = nbformat.read(os.path.join(coursedir.format_path(coursedir.source_directory, ".", aid), name), 4)
+    return review_flags(nbformat.read(path, 4), source)
 
 
 def autograde(argv: list[str] | None = None) -> int:
@@ -300,18 +394,9 @@ def autograde(argv: list[str] | None = None) -> int:
         print(f"NOT GRADED  {sid}: {why}; the gradebook is unchanged")
 
     t0 = time.monotonic()
-    results = []
+    use_wal(db_url)
+    results = grade_all(readable, aid, args.jobs, root, overrides, args.verbose)
     jobs = max(1, min(args.jobs, len(readable)))
-    if readable:
-        with ProcessPoolExecutor(
-            max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(root, overrides)
-        ) as pool:
-            futures = [pool.submit(_grade_one, aid, sid) for sid in readable]
-            for fut in futures:
-                res = fut.result()
-                results.append(res)
-                if args.verbose:
-                    print(res["log"])
     wall = time.monotonic() - t0
 
     scores = _scores(db_url, aid)

@@ -10,6 +10,7 @@
 import os
 
 import matplotlib
+import pytest
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
@@ -17,3 +18,5 @@ os.environ.pop("MPLBACKEND", None)
 
 settings.register_profile("course", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("course")
+
+pytest.register_assert_rewrite("gradingsuite")  # its asserts explain themselves, as in a test module

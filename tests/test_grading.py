@@ -1,6 +1,7 @@
 """Grading a1_convolution end to end: nbgrader autograde on a temporary copy of the course.
 
-One batch is graded once (module fixture) and each test reads its scores:
+One batch is graded once (module fixture, `python -m grading autograde`: the sandboxed, parallel
+batch of the instructor guide) and each test reads its scores (tests/gradingsuite.py):
 - the solution notebook scores full marks and the released notebook scores zero;
 - for each graded item, a submission that is correct except for one plausible mistake in that
   item loses exactly the points of that item's test cells that the mistake breaks (all of the
@@ -16,19 +17,12 @@ Expected scores are derived from the points in the source notebook, never typed 
 
 from __future__ import annotations
 
-import types
-
-import gradinglib as gl
-import pytest
+import gradingsuite as gs
 
 AID = "a1_convolution"
-SOURCE = gl.read_notebook(gl.source_path(gl.REPO, AID))
 
 
-def edit(body: str, old: str, new: str) -> str:
-    """``body`` with the one occurrence of ``old`` replaced by ``new`` (a variant of a correct answer)."""
-    assert body.count(old) == 1, f"{old!r} occurs {body.count(old)} times"
-    return body.replace(old, new)
+edit = gs.edit
 
 
 # -- correct answers, written differently from the solution ----------------------------------
@@ -325,18 +319,7 @@ return (x.reshape(N, H * W, C) @ w.T).reshape(N, w.shape[0], H, W)  # reshape is
 
 # Run without nbgrader: one mistake per sentence of the specification that the batch above does
 # not already show. name -> (item, cells lost, function body).
-SOLUTION_OF = {gl.nbgrader_meta(c)["grade_id"]: c.source for c in SOURCE.cells if gl.nbgrader_meta(c).get("solution")}
-
-
-def solution_body(item: str) -> str:
-    """The solution's body of ``item`` (the lines between the solution markers, dedented)."""
-    import textwrap
-
-    return textwrap.dedent("\n".join(gl.region_lines(SOLUTION_OF[item], gl.SOLUTION_BEGIN, gl.SOLUTION_END)))
-
-
-def solution_variant(item: str, old: str, new: str) -> str:
-    return edit(solution_body(item), old, new)
+solution_variant = gs.Answers(AID).variant
 
 
 MORE_WRONG = {
@@ -572,128 +555,14 @@ return tuple(t.grad for t in leaves)
     ),
 }
 
-ALL_WRONG = {**{k: v for k, v in WRONG.items()}, **MORE_WRONG}
-
-
-def item_test_cells(item: str) -> list[str]:
-    return [gid for gid in gl.grade_points(SOURCE) if gl.item_of(gid) == item]
-
-
-def lost_cells(item: str, lost: str) -> set[str]:
-    cells = item_test_cells(item)
-    return set(cells) if lost == "item" else {gid for gid in cells if gid.endswith("_hidden")}
-
-
-# -- the nbgrader batch -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """Grade every submission of this file in one `nbgrader autograde` run."""
-    course = gl.copy_course(tmp_path_factory.mktemp("grading") / "course")
-    release = gl.read_notebook(gl.generate_assignment(course, AID))
-    source = gl.read_notebook(gl.source_path(course, AID))
-    correct = gl.fill_solutions(release, source)
-    gl.submit(course, "solution", AID, source)
-    gl.submit(course, "release", AID, release)
-    for student, (item, _, body) in WRONG.items():
-        gl.submit(course, student, AID, gl.replace_solution(correct, item, body))
-    for student, bodies in ALTERNATIVES.items():
-        nb = correct
-        for item, body in bodies.items():
-            nb = gl.replace_solution(nb, item, body)
-        gl.submit(course, student, AID, nb)
-    proc = gl.autograde(course, AID, timeout=900)
-    return types.SimpleNamespace(
-        scores=gl.scores(course, AID),
-        max=gl.max_scores(course, AID),
-        points=gl.grade_points(source),
-        items=gl.solution_ids(source),
-        log=proc.stderr,
+# the hostile kinds are graded in tests/test_grading_robustness.py's batch, with more
+globals().update(
+    gs.suite(
+        AID,
+        wrong=WRONG,
+        more_wrong=MORE_WRONG,
+        alternatives=ALTERNATIVES,
+        more_alternatives=MORE_ALTERNATIVES,
+        hostile=False,
     )
-
-
-def test_every_submission_of_the_batch_is_graded(batch):
-    expected = {"solution", "release", *WRONG, *ALTERNATIVES}
-    assert set(batch.scores) == expected, batch.log[-3000:]
-
-
-def test_gradebook_registers_the_points_of_the_source_notebook(batch):
-    assert batch.max == batch.points
-
-
-def test_solution_notebook_scores_full_marks(batch):
-    assert batch.scores["solution"] == batch.points
-
-
-def test_released_notebook_scores_zero(batch):
-    assert gl.total(batch.scores["release"]) == 0.0, batch.scores["release"]
-
-
-def test_every_graded_item_has_a_wrong_answer_in_the_batch(batch):
-    assert {item for item, _, _ in WRONG.values()} == set(batch.items)
-    assert {item for item, lost, _ in WRONG.values() if lost == "item"} == set(batch.items)
-
-
-@pytest.mark.parametrize("student", sorted(WRONG))
-def test_wrong_answer_loses_exactly_the_points_of_its_item(batch, student):
-    item, lost, _ = WRONG[student]
-    failed = lost_cells(item, lost)
-    expected = {gid: (0.0 if gid in failed else pts) for gid, pts in batch.points.items()}
-    assert batch.scores[student] == expected
-
-
-@pytest.mark.parametrize("student", sorted(ALTERNATIVES))
-def test_alternative_correct_answers_score_full_marks(batch, student):
-    assert batch.scores[student] == batch.points
-
-
-# -- the same test cells without nbgrader, on many more variants ---------------------------------
-
-
-@pytest.fixture(scope="module")
-def outcomes():
-    """{variant name: {grade_id: None (passed) or the error}} for every variant, run in one process."""
-    jobs, names = [], []
-    for name, (item, _, body) in ALL_WRONG.items():
-        jobs.append((gl.replace_solution(SOURCE, item, body), gl.cells_of(SOURCE, {item})))
-        names.append(name)
-    for name, (item, body) in MORE_ALTERNATIVES.items():
-        jobs.append((gl.replace_solution(SOURCE, item, body), gl.cells_of(SOURCE, {item})))
-        names.append(name)
-    for student, bodies in ALTERNATIVES.items():
-        nb = SOURCE
-        for item, body in bodies.items():
-            nb = gl.replace_solution(nb, item, body)
-        jobs.append((nb, gl.cells_of(SOURCE, set(bodies))))
-        names.append(student)
-    jobs.append((SOURCE, gl.cells_of(SOURCE, set(gl.solution_ids(SOURCE)))))
-    names.append("solution")
-    return dict(zip(names, gl.run_cells(jobs), strict=True))
-
-
-def test_the_solution_passes_every_cell_without_nbgrader(outcomes):
-    assert {gid: err for gid, err in outcomes["solution"].items() if err} == {}
-    assert set(gl.grade_points(SOURCE)) <= set(outcomes["solution"])
-
-
-def test_every_item_has_more_wrong_and_correct_variants():
-    items = set(gl.solution_ids(SOURCE))
-    assert {item for item, _, _ in MORE_WRONG.values()} == items
-    assert {item for item, _ in MORE_ALTERNATIVES.values()} == items
-
-
-@pytest.mark.parametrize("name", sorted(ALL_WRONG))
-def test_wrong_variant_fails_exactly_the_cells_it_should(outcomes, name):
-    item, lost, _ = ALL_WRONG[name]
-    got = outcomes[name]
-    setup = [gid for gid in got if gl.item_of(gid) != item]
-    assert {gid: got[gid] for gid in setup if got[gid]} == {}, "the setup cells must run"
-    assert got[item] is None, f"the solution cell must define the function: {got[item]}"
-    failed = {gid for gid in item_test_cells(item) if got[gid]}
-    assert failed == lost_cells(item, lost), {gid: got[gid] for gid in item_test_cells(item)}
-
-
-@pytest.mark.parametrize("name", sorted(MORE_ALTERNATIVES) + sorted(ALTERNATIVES))
-def test_alternative_variant_passes_every_cell(outcomes, name):
-    assert {gid: err for gid, err in outcomes[name].items() if err} == {}
+)

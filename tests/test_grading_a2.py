@@ -21,30 +21,11 @@ from the points in the source notebook, never typed in.
 
 from __future__ import annotations
 
-import textwrap
-import types
-
-import gradinglib as gl
-import pytest
+import gradingsuite as gs
 
 AID = "a2_pooling_receptive_fields"
-SOURCE = gl.read_notebook(gl.source_path(gl.REPO, AID))
-SOLUTION_OF = {gl.nbgrader_meta(c)["grade_id"]: c.source for c in SOURCE.cells if gl.nbgrader_meta(c).get("solution")}
-
-
-def edit(body: str, old: str, new: str) -> str:
-    """``body`` with the one occurrence of ``old`` replaced by ``new``."""
-    assert body.count(old) == 1, f"{old!r} occurs {body.count(old)} times"
-    return body.replace(old, new)
-
-
-def solution_body(item: str) -> str:
-    """The solution's (first) region of ``item``, dedented."""
-    return textwrap.dedent("\n".join(gl.region_lines(SOLUTION_OF[item], gl.SOLUTION_BEGIN, gl.SOLUTION_END)))
-
-
-def solution_variant(item: str, old: str, new: str) -> str:
-    return edit(solution_body(item), old, new)
+ANS = gs.Answers(AID)
+solution_variant = ANS.variant
 
 
 # -- pieces of answers ------------------------------------------------------------------------------
@@ -162,8 +143,8 @@ class LeNet5(nn.Module):
 
 
 def lenet(old: str, new: str) -> str:
-    """The whole solution cell of LeNet5 with one edit (a complete cell, for gl.set_cell_source)."""
-    return edit(SOLUTION_OF["LeNet5"], old, new)
+    """The whole solution cell of LeNet5 with one edit."""
+    return ANS.cell("LeNet5", old, new)
 
 
 # -- correct answers, written differently (nbgrader batch): student -> {item: body or whole cell} ------
@@ -539,151 +520,13 @@ return torch.zeros(N, C, H * W, dtype=x.dtype).scatter_add_(2, idx.flatten(2), d
     ),
 }
 
-ALL_WRONG = {**WRONG, **MORE_WRONG}
-
-
-def with_answer(nb, item: str, code: str):
-    """``nb`` with ``item``'s answer replaced: a whole cell for LeNet5 (a class), a body otherwise."""
-    if item == "LeNet5":
-        return gl.set_cell_source(nb, item, code)
-    return gl.replace_solution(nb, item, code)
-
-
-def item_test_cells(item: str) -> list[str]:
-    return [gid for gid in gl.grade_points(SOURCE) if gl.item_of(gid) == item]
-
-
-def lost_cells(item: str, lost: str) -> set[str]:
-    cells = item_test_cells(item)
-    return set(cells) if lost == "item" else {gid for gid in cells if gid.endswith("_hidden")}
-
-
-# -- the batch ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """Grade every submission of this file in one `python -m grading autograde` run."""
-    course = gl.copy_course(tmp_path_factory.mktemp("grading_a2") / "course")
-    release = gl.read_notebook(gl.generate_assignment(course, AID))
-    source = gl.read_notebook(gl.source_path(course, AID))
-    correct = gl.fill_solutions(release, source)
-    gl.submit(course, "solution", AID, source)
-    gl.submit(course, "release", AID, release)
-    for student, (item, _, code) in WRONG.items():
-        gl.submit(course, student, AID, with_answer(correct, item, code))
-    for student, answers in ALTERNATIVES.items():
-        nb = correct
-        for item, code in answers.items():
-            nb = with_answer(nb, item, code)
-        gl.submit(course, student, AID, nb)
-    hostile = gl.hostile_submissions(release, source)
-    for kind, (nb, _) in hostile.items():
-        gl.submit(course, f"hostile-{kind}", AID, nb)
-    proc = gl.grade_batch(course, AID, timeout=1200)
-    return types.SimpleNamespace(
-        scores=gl.scores(course, AID),
-        max=gl.max_scores(course, AID),
-        points=gl.grade_points(source),
-        items=gl.solution_ids(source),
-        hostile={f"hostile-{kind}": expected for kind, (_, expected) in hostile.items()},
-        log=proc.stdout + proc.stderr,
-        returncode=proc.returncode,
+globals().update(
+    gs.suite(
+        AID,
+        wrong=WRONG,
+        more_wrong=MORE_WRONG,
+        alternatives=ALTERNATIVES,
+        more_alternatives=MORE_ALTERNATIVES,
+        whole_cell={"LeNet5"},
     )
-
-
-def test_every_submission_of_the_batch_is_graded(batch):
-    expected = {"solution", "release", *WRONG, *ALTERNATIVES, *batch.hostile}
-    assert set(batch.scores) == expected, batch.log[-3000:]
-    assert batch.returncode == 0, batch.log[-3000:]
-
-
-def test_gradebook_registers_the_points_of_the_source_notebook(batch):
-    assert batch.max == batch.points
-
-
-def test_the_heading_total_is_the_sum_of_the_points(batch):
-    assert f"**Total: {sum(batch.points.values()):g} points**" in SOURCE.cells[0].source
-
-
-def test_solution_notebook_scores_full_marks(batch):
-    assert batch.scores["solution"] == batch.points
-
-
-def test_released_notebook_scores_zero(batch):
-    assert gl.total(batch.scores["release"]) == 0.0, batch.scores["release"]
-
-
-def test_every_graded_item_has_a_wrong_answer_in_the_batch(batch):
-    assert {item for item, _, _ in WRONG.values()} == set(batch.items)
-    assert {item for item, lost, _ in WRONG.values() if lost == "item"} == set(batch.items)
-
-
-@pytest.mark.parametrize("student", sorted(WRONG))
-def test_wrong_answer_loses_exactly_the_points_of_its_item(batch, student):
-    item, lost, _ = WRONG[student]
-    failed = lost_cells(item, lost)
-    expected = {gid: (0.0 if gid in failed else pts) for gid, pts in batch.points.items()}
-    assert batch.scores[student] == expected
-
-
-@pytest.mark.parametrize("student", sorted(ALTERNATIVES))
-def test_alternative_correct_answers_score_full_marks(batch, student):
-    assert batch.scores[student] == batch.points
-
-
-@pytest.mark.parametrize("kind", ["blank", "raises", "infinite-loop", "os-exit", "deleted-test", "patch-allclose"])
-def test_hostile_submission_gets_its_exact_score(batch, kind):
-    student = f"hostile-{kind}"
-    assert batch.scores[student] == batch.hostile[student], batch.log[-3000:]
-
-
-# -- the same test cells without nbgrader, on many more variants -----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def outcomes():
-    """{variant: {grade_id: None (passed) or the error}} for every variant, run in one process."""
-    jobs, names = [], []
-    for name, (item, _, code) in ALL_WRONG.items():
-        jobs.append((with_answer(SOURCE, item, code), gl.cells_of(SOURCE, {item})))
-        names.append(name)
-    for name, (item, code) in MORE_ALTERNATIVES.items():
-        jobs.append((with_answer(SOURCE, item, code), gl.cells_of(SOURCE, {item})))
-        names.append(name)
-    for student, answers in ALTERNATIVES.items():
-        nb = SOURCE
-        for item, code in answers.items():
-            nb = with_answer(nb, item, code)
-        jobs.append((nb, gl.cells_of(SOURCE, set(answers))))
-        names.append(student)
-    jobs.append((SOURCE, gl.cells_of(SOURCE, set(gl.solution_ids(SOURCE)))))
-    names.append("solution")
-    return dict(zip(names, gl.run_cells(jobs), strict=True))
-
-
-def test_the_solution_passes_every_cell_without_nbgrader(outcomes):
-    assert {gid: err for gid, err in outcomes["solution"].items() if err} == {}
-    assert set(gl.grade_points(SOURCE)) <= set(outcomes["solution"])
-
-
-def test_every_item_has_more_wrong_and_correct_variants():
-    items = set(gl.solution_ids(SOURCE))
-    assert {item for item, _, _ in MORE_WRONG.values()} == items
-    assert {item for item, _ in MORE_ALTERNATIVES.values()} == items
-
-
-@pytest.mark.parametrize("name", sorted(ALL_WRONG))
-def test_wrong_variant_fails_exactly_the_cells_it_should(outcomes, name):
-    item, lost, _ = ALL_WRONG[name]
-    got = outcomes[name]
-    setup = [gid for gid in got if gl.item_of(gid) != item]
-    assert {gid: got[gid] for gid in setup if got[gid]} == {}, "the setup cells must run"
-    assert got[item] is None, f"the solution cell must define the function: {got[item]}"
-    failed = {gid for gid in item_test_cells(item) if got[gid]}
-    assert failed == lost_cells(item, lost), {gid: got[gid] for gid in item_test_cells(item)}
-
-
-@pytest.mark.parametrize("name", sorted(MORE_ALTERNATIVES) + sorted(ALTERNATIVES))
-def test_alternative_variant_passes_every_cell(outcomes, name):
-    assert {gid: err for gid, err in outcomes[name].items() if err} == {}
+)
