@@ -425,9 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         return autograde(argv[1:])
     if argv[:1] == ["check"]:
         from .execute import check_sandbox_or_explain
+        from .sandbox import limit_problems
 
         problem = check_sandbox_or_explain()
         print("sandbox: OK (bubblewrap)" if problem is None else f"sandbox: UNAVAILABLE: {problem}")
+        for line in limit_problems() if problem is None else []:
+            print(f"sandbox: WEAKER HERE: {line}")
         return 0 if problem is None else 1
     print(
         "usage: python -m grading autograde ASSIGNMENT [--student ID] [--jobs N] [--timeout S]\n"

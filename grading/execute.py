@@ -6,7 +6,8 @@
 - the kernel runs in the bubblewrap sandbox of `grading.sandbox` (refused when bubblewrap is
   missing unless `c.SandboxedExecute.allow_unsandboxed = True`);
 - each cell's output is capped while it arrives (`max_output_chars`), so a cell that prints
-  100 MB costs neither memory nor a giant autograded notebook;
+  100 MB costs neither memory nor a giant autograded notebook; display updates (`display_id`)
+  get the same cap, and no widget state is stored;
 - a cell that kills the kernel (`os._exit`, a segfault, running out of memory) or leaves it
   unresponsive after the timeout's interrupt gets an error output and zero; the notebook is
   then run again from the top in a fresh kernel with that cell skipped, so the other items
@@ -107,6 +108,17 @@ class SandboxedExecute(Execute):
             self._chars_used[cell_index] = self.max_output_chars + 1
         return out
 
+    def _update_display_id(self, display_id, msg):
+        """A display update (`display(..., display_id=...)`, then `.update(...)`) rewrites an earlier
+        output in place, never through `output()`: it gets the same cap, one update at a time."""
+        data = (msg.get("content") or {}).get("data") or {}
+        size = sum(len(v) if isinstance(v, str) else len(str(v)) for v in data.values())
+        if size > self.max_output_chars:
+            note = f"[display update dropped by the autograder: more than {self.max_output_chars} characters]"
+            msg["content"]["data"] = {"text/plain": note}
+            msg["content"]["metadata"] = {}
+        return super()._update_display_id(display_id, msg)
+
     # -- names the tests rely on --------------------------------------------------------
     def _preamble(self) -> tuple[int, list[str]]:
         """Index of the first answer cell, and the private names (`_T`) the locked cells above it bind."""
@@ -192,6 +204,8 @@ class SandboxedExecute(Execute):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 if info_msg:
                     self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                if hasattr(self.km, "seal"):
+                    self.km.seal()  # the kernel's sockets exist: nothing inside may write outside now
                 first_answer, frozen_names = self._preamble()
                 self._frozen = False
                 for index, cell in enumerate(self.nb.cells):
@@ -251,7 +265,7 @@ class SandboxedExecute(Execute):
                     and not cell.outputs
                 ):
                     cell.outputs = [self._error_output("KernelDied", "not run: the kernel kept dying")]
-        self.set_widgets_metadata()
+        # no widget state is written into the graded notebook: a submission could make it any size
         return self.nb, self.resources
 
 

@@ -411,7 +411,7 @@ def run_cells(jobs, cwd: Path = REPO, timeout: float = 600) -> list[dict[str, st
 # -- the grading CLI and hostile submissions (added for tests/test_grading_a2.py) ----------------
 
 
-def grade_batch(course: Path, aid: str, *extra: str, cell_timeout: int = 15, timeout: float = 900):
+def grade_batch(course: Path, aid: str, *extra: str, cell_timeout: int = 30, timeout: float = 900):
     """``python -m grading autograde <aid> --timeout <cell_timeout>`` in ``course``: the sandboxed,
     parallel batch of the instructor guide (``--allow-unsandboxed`` added where bubblewrap is
     missing: these are the tests' own notebooks). Returns the finished process; it does not raise
@@ -486,3 +486,13 @@ def hostile_submissions(release, source) -> dict[str, tuple]:
         "deleted-test": (drop_cells(wrong_last, last_tests), losing(last)),
         "patch-allclose": (prepend_code(wrong_last, items[0], HOSTILE_CODE["patch-allclose"]), losing(last)),
     }
+
+
+def load_sandbox_config(course: Path) -> dict:
+    """The settings of grading.sandbox.SandboxKernelManager that ``course``'s nbgrader_config.py gives
+    (its defaults where the file is silent): {trait name: value}."""
+    from grading.cli import load_config
+    from grading.sandbox import SandboxKernelManager
+
+    manager = SandboxKernelManager(config=load_config(str(course)))
+    return {name: getattr(manager, name) for name in manager.trait_names(config=True)}
