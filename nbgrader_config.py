@@ -70,7 +70,10 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 180
 c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
 c.SandboxedExecute.max_output_chars = 100_000
-c.SandboxKernelManager.hidden_paths = [HERE]
+# on the course's JupyterHub (deploy/) the kernels run as the instructor, who can read the whole
+# exchange: hide it too (CNN_COURSE_EXCHANGE is set there, not on a laptop)
+_exchange = os.environ.get("CNN_COURSE_EXCHANGE", "").strip()
+c.SandboxKernelManager.hidden_paths = [HERE] + ([_exchange] if _exchange else [])
 c.SandboxKernelManager.readonly_paths = [os.path.join(HERE, "utils"), os.path.join(HERE, "data")]
 c.OverwriteCells.add_missing_cells = True
 
