@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["checks", "data", "measure", "repro", "train", "viz"]
+MODULES = ["checks", "data", "explore", "measure", "repro", "train", "viz"]
 ENTRY = re.compile(r"([\w.-]+\.ipynb)(?:\s*\(([^)]*)\))?")
 
 

@@ -7,9 +7,11 @@
 - ``utils.train``    a small ``fit`` / ``evaluate`` loop with tqdm progress
 - ``utils.repro``    seeding, determinism, device
 - ``utils.checks``   friendly self-checks used by the visible tests of the assignments
+- ``utils.explore``  interactive explorers (ipywidgets) and the convolution animation of
+  lectures 02, 03 and 07
 
 Importing ``utils`` is cheap and has no side effects: import the module you need,
 e.g. ``from utils.measure import param_count``.
 """
 
-__all__ = ["checks", "data", "measure", "repro", "train", "viz"]
+__all__ = ["checks", "data", "explore", "measure", "repro", "train", "viz"]
