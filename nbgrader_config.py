@@ -12,6 +12,8 @@ stray gradebook.db):
 import os
 import warnings
 
+import nbgrader
+
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +29,25 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.LockCells.lock_grade_cells = True
 c.LockCells.lock_readonly_cells = True
+# Release: the kernelspec that a student's JupyterLab writes ("Python 3 (ipykernel)", ipykernel's
+# own python3 kernel; grading/release.py). nbgrader's Validate button saves the notebook before it
+# validates it; with the source's "Python 3" a student's checkout showed a diff after validating.
+# Same list as nbgrader's default, with StudentKernelspec first (so the gradebook stores it too).
+c.GenerateAssignment.preprocessors = [
+    "grading.release.StudentKernelspec",
+    "nbgrader.preprocessors.IncludeHeaderFooter",
+    "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells",
+    "nbgrader.preprocessors.ClearSolutions",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Collect: `nbgrader zip_collect <aid>` reads the LMS download saved in downloaded/<aid>/archive/
 # (zip files or loose files). File names as Canvas writes them:
@@ -94,3 +115,13 @@ c.GenerateFeedback.preprocessors = [
     "grading.feedback.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# Feedback pages carry MathJax 3 (grading/offline_math.py): their formulas render offline, where
+# nbgrader's template loads MathJax 2 from a CDN and shows raw $...$. The template is nbgrader's
+# feedback template with only its mathjax macro replaced (grading/templates/feedback_offline).
+# (The formgrader sets its own template for its pages; these settings do not reach it.)
+c.HTMLExporter.template_name = "feedback_offline"
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(HERE, "grading", "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
+c.HTMLExporter.filters = {"course_mathjax": "grading.offline_math.mathjax_html"}
