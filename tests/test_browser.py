@@ -592,12 +592,9 @@ def test_formgrader_in_jupyterlab_lists_the_class_scores(lab, browser, graded_cl
     assert listed == {s: f"{t:g} / {full:g}" for s, t in totals.items()}
 
 
-def test_feedback_formulas_render_offline(browser, graded_class, course, shots):
-    html = course / "feedback" / "alice" / AID / f"{AID}.html"
-    assert html.is_file(), f"no feedback file {html}"
-    autograded = gl.read_notebook(course / "autograded" / "alice" / AID / f"{AID}.ipynb")
-    formulas = sum(len(FORMULA.findall(c.source)) for c in autograded.cells if c.cell_type == "markdown")
-    assert formulas, "the notebook has no formula to render"
+def offline_page(browser):
+    """A new page that may load only file:, data: and blob: URLs; every other request is aborted
+    and its URL appended to the returned list."""
     page = browser.new_page()
     fetched: list[str] = []
 
@@ -609,6 +606,16 @@ def test_feedback_formulas_render_offline(browser, graded_class, course, shots):
             route.abort()
 
     page.route("**/*", offline)
+    return page, fetched
+
+
+def test_feedback_formulas_render_offline(browser, graded_class, course, shots):
+    html = course / "feedback" / "alice" / AID / f"{AID}.html"
+    assert html.is_file(), f"no feedback file {html}"
+    autograded = gl.read_notebook(course / "autograded" / "alice" / AID / f"{AID}.ipynb")
+    formulas = sum(len(FORMULA.findall(c.source)) for c in autograded.cells if c.cell_type == "markdown")
+    assert formulas, "the notebook has no formula to render"
+    page, fetched = offline_page(browser)
     try:
         page.goto(html.as_uri())
         with contextlib.suppress(Exception):  # MathJax 3 says when it is done; a page without it never does
@@ -650,17 +657,7 @@ def test_website_page_renders_offline_with_its_images(browser, tmp_path_factory,
         expected = len(re.findall(r"!\[", (gl.REPO / "README.md").read_text(encoding="utf-8")))
     else:
         expected = sum(sitelib.image_outputs(nbformat.read(notebook, as_version=4)).values())
-    page = browser.new_page()
-    fetched: list[str] = []
-
-    def offline(route):
-        if route.request.url.startswith(("file:", "data:", "blob:")):
-            route.continue_()
-        else:
-            fetched.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", offline)
+    page, fetched = offline_page(browser)
     try:
         page.goto((site / page_path).as_uri())
         page.wait_for_load_state("load")
