@@ -20,8 +20,10 @@ from __future__ import annotations
 import ast
 import re
 import secrets
+import time
 
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient.client import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -29,6 +31,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from .bridge import Bridge, run_trusted
 from .sandbox import SandboxKernelManager, SandboxUnavailable, sandbox_problem
 
 TEXT_KEYS = ("text", "evalue")
@@ -62,6 +65,12 @@ class SandboxedExecute(Execute):
     ).tag(config=True)
     max_kernel_restarts = Integer(
         3, help="Fresh kernels started for one notebook after cells that crash or hang the kernel."
+    ).tag(config=True)
+    two_process = Bool(
+        True,
+        help="Run test cells in the grader's own process, on its own references, with the graded names "
+        "as proxies to the student's kernel that exchange only typed data (grading/bridge.py). False: "
+        "every cell runs in the student's kernel (nbgrader's own way).",
     ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -148,6 +157,77 @@ class SandboxedExecute(Execute):
                 names += [n for n in found if re.fullmatch(r"_[A-Za-z][A-Za-z0-9_]*", n) and n not in names]
         return first, names
 
+    def _graded_names(self, resources) -> list[str]:
+        """The functions and classes (and other top-level names) that the answer cells of the
+        assignment's source define, read from the gradebook (the released stubs' definitions)."""
+        from nbgrader.api import Gradebook
+
+        info = (resources or {}).get("nbgrader") or {}
+        names: list[str] = []
+        if "db_url" in info:
+            with Gradebook(info["db_url"]) as gb:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+                answers = {cell.name for cell in notebook.solution_cells}
+                sources = [c.source for c in notebook.source_cells if c.name in answers and c.cell_type == "code"]
+        else:  # run outside nbgrader (no gradebook): the notebook's own answer cells
+            sources = [
+                c.source
+                for c in self.nb.cells
+                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+            ]
+        for source in sources:
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                found = []
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    found = [node.name]
+                elif isinstance(node, ast.Assign):
+                    found = [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+                names += [n for n in found if n not in names]
+        return names
+
+    def _run_trusted_cell(self, cell, index: int) -> None:
+        """A test cell, run in this process with the graded names as proxies (grading/bridge.py)."""
+        from .bridge import Remote, TrustedKit
+
+        bridge, ns = self._bridge, self._trusted_ns
+        if not self._agent_ready:
+            self._agent_ready = bridge.install(self.timeout or 60)
+        kit = ns.get("_T")
+        if kit is not None and not isinstance(kit, TrustedKit):
+            ns["_T"] = TrustedKit(kit, bridge)
+        for name in self._graded:
+            ns[name] = Remote(bridge, name=name)
+        bridge.scratch, bridge.expired = 0, False
+        bridge.deadline = time.monotonic() + (self.timeout or 60)
+        bridge.timeout_text = f"the time limit of {self.timeout or 60} s"
+        self._count += 1
+        cell.execution_count = self._count
+        t0, n0 = time.monotonic(), bridge.calls
+        cell.outputs = [new_output(**o) for o in run_trusted(cell.source, ns, f"test cell {index}")]
+        self.log.debug("test cell %d: %.2f s, %d calls", index, time.monotonic() - t0, bridge.calls - n0)
+        self._drain_iopub()
+        if bridge.dead:
+            raise DeadKernelError("the kernel died while a test called the student's code")
+
+    def _drain_iopub(self) -> None:
+        """Read away what the student's kernel published during the proxied calls (their status
+        messages, what the student's code printed): unread, they would fill the queue of our own
+        client (ZeroMQ's high-water mark) and the next cell's output would be dropped."""
+        kc = self.kc
+
+        async def drain():
+            while True:
+                try:
+                    await kc.iopub_channel.get_msg(timeout=0.01)
+                except Exception:  # queue.Empty: nothing left
+                    return
+
+        run_sync(drain)()
+
     def _run_silently(self, code: str) -> bool:
         assert self.kc is not None
         reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False))
@@ -190,6 +270,7 @@ class SandboxedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         skipped: dict[int, NotebookNode] = {}  # cell index -> error output explaining the skip
+        graded = self._graded_names(resources) if self.two_process else []
         for _attempt in range(self.max_kernel_restarts + 1):
             self._chars_used: dict[int, int] = {}
             # the kernel's state is thrown away: kill it instead of a polite (1-2 s) shutdown
@@ -208,14 +289,43 @@ class SandboxedExecute(Execute):
                     self.km.seal()  # the kernel's sockets exist: nothing inside may write outside now
                 first_answer, frozen_names = self._preamble()
                 self._frozen = False
+                two = self.two_process
+                if two:
+                    self._graded = graded
+                    self._trusted_ns = {"__name__": "__grader_tests__"}
+                    self._bridge = Bridge(
+                        self.km.get_connection_info(),
+                        is_alive=run_sync(self.km.is_alive),
+                        interrupt=run_sync(self.km.interrupt_kernel),
+                    )
+                    self._agent_ready = False
+                    self._count = 1000  # trusted cells' execution counts (display only)
                 for index, cell in enumerate(self.nb.cells):
-                    if index == first_answer and self.freeze_test_names:
+                    meta = cell.metadata.get("nbgrader", {})
+                    if index == first_answer and self.freeze_test_names and not two:
                         self._freeze(frozen_names)
+                    if index == first_answer and two and not self._agent_ready:
+                        self._agent_ready = self._bridge.install(self.timeout or 60)
                     if index in skipped:
                         cell.outputs = [skipped[index]]
                         continue
                     self._asked_exit = False
+                    is_test = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
                     try:
+                        if two and is_test:
+                            self._run_trusted_cell(cell, index)
+                            continue
+                        if two:
+                            self.preprocess_cell(cell, resources, index)
+                            if index < first_answer and meta.get("locked") and cell.cell_type == "code":
+                                # the setup and the kit run here too: the tests' references are ours
+                                for out in run_trusted(cell.source, self._trusted_ns, f"setup cell {index}"):
+                                    if out["output_type"] == "error":
+                                        self.log.warning("Setup cell %d failed in the grader: %s", index, out["evalue"])
+                            if self._asked_exit:
+                                failed = (index, DeadKernelError("the cell called exit()"))
+                                break
+                            continue
                         if cell.metadata.get("nbgrader", {}).get("grade") and not self._thaw():
                             cell.outputs = [
                                 self._error_output("GraderStateTampered", "the test's references were removed")
@@ -234,6 +344,8 @@ class SandboxedExecute(Execute):
                     if self._asked_exit:
                         failed = (index, DeadKernelError("the cell called exit()"))
                         break
+            if two:
+                self._bridge.close()
             self.km = None
             self.kc = None
             if failed is None:
