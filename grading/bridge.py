@@ -38,7 +38,9 @@ import builtins
 import contextlib
 import io
 import json
+import os
 import secrets
+import struct
 import time
 import traceback
 import warnings
@@ -333,15 +335,44 @@ def _make_grader_agent(user_ns):
     agent = Agent()
     agent.handle = handle
 
-    def opened(comm, msg):
-        def on_msg(m):
-            q = m["content"]["data"].get("q")
-            if q == "ping":
-                comm.send({"r": "pong"})
+    import socket
+    import struct
+
+    conn = []
+
+    def recv_frame(sock):
+        head = sock.recv(8, socket.MSG_WAITALL)
+        if len(head) < 8:
+            return None
+        (n,) = struct.unpack("!Q", head)
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = sock.recv_into(view[got:])
+            if not k:
+                return None
+            got += k
+        return bytes(buf)
+
+    def serve():
+        if not conn:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(SOCKET_PATH)
+            conn.append(sock)
+        sock = conn[0]
+        while True:
+            q = recv_frame(sock)
+            if q is None or q == b"end":
                 return
             agent.last = ""
-            handle(q)
-            comm.send({"r": agent.last})
+            agent.handle(q.decode())
+            data = agent.last.encode()
+            sock.sendall(struct.pack("!Q", len(data)) + data)
+
+    def opened(comm, msg):
+        def on_msg(m):
+            if m["content"]["data"].get("q") == "serve":
+                serve()
         comm.on_msg(on_msg)
 
     get_ipython().kernel.comm_manager.register_target(TARGET_NAME, opened)
@@ -434,56 +465,53 @@ class TrustedKit:
 
 
 class Bridge:
-    """The trusted side's connection to the student's kernel: a blocking client of our own that
-    talks to the agent over a Jupyter comm (a request is one `comm_msg`, its answer the agent's
-    `comm_msg` back on IOPub, about 2 ms for a small call)."""
+    """The trusted side's connection to the student's kernel.
 
-    def __init__(self, connection_info: dict, is_alive, interrupt, log=None):
+    Set-up: the agent (AGENT_SOURCE) is defined in the student's kernel by one silent
+    `execute_request`, and a Jupyter comm to it is opened. Calls: at its first call a test cell
+    sends the comm message "serve"; the agent then answers requests on a Unix socket that this
+    side listens on (a file in the sandbox's socket folder, the only one its kernel can reach),
+    one length-prefixed JSON frame each way per call (about 0.1 ms of transport), until the
+    cell ends ("end")."""
+
+    def __init__(self, connection_info: dict, is_alive, interrupt, socket_dir: str, uid: int | None = None):
+        import socket
+
         from jupyter_client.blocking import BlockingKernelClient
 
         self.client = BlockingKernelClient()
         self.client.load_connection_info(connection_info)
-        self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-        self.is_alive, self.interrupt, self.log = is_alive, interrupt, log
+        self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        self.is_alive, self.interrupt = is_alive, interrupt
         token = secrets.token_hex(8)
         self.agent, self.target, self.comm_id = f"__grader_agent_{token}", f"grader_{token}", secrets.token_hex(16)
+        self.path = os.path.join(socket_dir, f"g{token[:6]}")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        if uid is not None:
+            os.chown(self.path, uid, uid)
+        os.chmod(self.path, 0o600 if uid is not None else 0o666)
+        self.listener.listen(1)
+        self.conn = None
+        self.serving = False
         self.scratch = 0
         self.calls = 0
         self.deadline = None  # set per test cell
         self.dead = False
         self.expired = False  # a call of this test cell ran out of time: the others fail at once
         self.timeout_text = "the time limit"
+        self.ready = False  # install() succeeded
+        self.failure = ""
 
     def close(self):
+        for closing in (self.conn, self.listener):
+            with contextlib.suppress(Exception):
+                if closing is not None:
+                    closing.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
         with contextlib.suppress(Exception):
             self.client.stop_channels()
-
-    def _wait(self, channel: str, msg_id: str, timeout: float, want=None):
-        """The first message on `channel` answering msg_id (and matching `want`), interrupting the
-        student's code once when the time is up; StudentTimeout or StudentKernelError otherwise."""
-        get = self.client.get_shell_msg if channel == "shell" else self.client.get_iopub_msg
-        end = time.monotonic() + timeout
-        interrupted = False
-        while True:
-            left = end - time.monotonic()
-            try:
-                msg = get(timeout=max(0.05, min(1.0, left)))
-            except Exception:  # queue.Empty
-                msg = None
-            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id and (want is None or want(msg)):
-                if interrupted:
-                    self.expired = True
-                    raise StudentTimeout(f"did not return within {self.timeout_text}: interrupted")
-                return msg
-            if msg is None and not self.is_alive():
-                self.dead = True
-                raise StudentKernelError("the student's kernel died")
-            if time.monotonic() >= end:
-                if interrupted:
-                    self.dead = True
-                    raise StudentKernelError("the student's kernel did not answer after an interrupt")
-                self.interrupt()
-                interrupted, end = True, time.monotonic() + 10
 
     def _send(self, msg_type: str, content: dict) -> str:
         msg = self.client.session.msg(msg_type, content)
@@ -493,8 +521,10 @@ class Bridge:
     def install(self, timeout: float = 60) -> bool:
         """Define the agent in the student's kernel (right after the locked setup cells ran) and
         open its comm; False when the student's kernel cannot run it."""
-        source = AGENT_SOURCE.replace("DTYPE_NAMES_LIST", repr(sorted(DTYPES))).replace(
-            "TARGET_NAME", repr(self.target)
+        source = (
+            AGENT_SOURCE.replace("DTYPE_NAMES_LIST", repr(sorted(DTYPES)))
+            .replace("TARGET_NAME", repr(self.target))
+            .replace("SOCKET_PATH", repr(self.path))
         )
         code = (
             f"exec(compile({source!r}, '<grader agent>', 'exec'), __grader_ns := {{}})\n"
@@ -502,32 +532,105 @@ class Bridge:
             f"del __grader_ns"
         )
         msg_id = self.client.execute(code, silent=True, store_history=False)
-        if (self._wait("shell", msg_id, timeout).get("content") or {}).get("status") != "ok":
-            return False
-        self._send("comm_open", {"comm_id": self.comm_id, "target_name": self.target, "data": {}})
-        for _ in range(40):  # IOPub's subscription may still be settling: ping until one answer arrives
-            msg_id = self._send("comm_msg", {"comm_id": self.comm_id, "data": {"q": "ping"}})
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
             try:
-                self._wait("iopub", msg_id, 0.5, want=lambda m: m.get("msg_type") == "comm_msg")
-                return True
-            except StudentTimeout:
-                self.expired = False
+                reply = self.client.get_shell_msg(timeout=1.0)
+            except Exception:  # queue.Empty
+                if not self.is_alive():
+                    self.failure = "the student's kernel died"
+                    return False
                 continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                if (reply.get("content") or {}).get("status") != "ok":
+                    self.failure = "the agent did not start in the student's kernel"
+                    return False
+                self._send("comm_open", {"comm_id": self.comm_id, "target_name": self.target, "data": {}})
+                self.ready = True
+                return True
+        self.failure = "the student's kernel did not answer"
         return False
+
+    # -- one frame each way
+    def _begin(self, left: float) -> None:
+        """Ask the agent to serve this cell's calls (and accept its connection the first time)."""
+
+        self._send("comm_msg", {"comm_id": self.comm_id, "data": {"q": "serve"}})
+        self.serving = True
+        if self.conn is None:
+            self.listener.settimeout(max(1.0, min(left, 30.0)))
+            try:
+                self.conn, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                self.dead = not self.is_alive()
+                raise StudentKernelError("the student's kernel did not connect to the grader") from None
+
+    def end_cell(self) -> None:
+        """The cell's calls are over: the agent leaves its loop and the kernel is free again."""
+        if self.serving and self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.sendall(struct.pack("!Q", 3) + b"end")
+        self.serving = False
+
+    def _recv_exact(self, n: int, end: float) -> bytes:
+
+        buf = bytearray(n)
+        view, got, interrupted = memoryview(buf), 0, False
+        while got < n:
+            self.conn.settimeout(max(0.05, min(1.0, end - time.monotonic())))
+            try:
+                k = self.conn.recv_into(view[got:])
+            except TimeoutError:
+                k = None
+            except OSError:
+                k = 0
+            if k == 0:
+                self.dead = not self.is_alive()
+                self.serving = False
+                raise StudentKernelError("the student's kernel died" if self.dead else "the agent stopped answering")
+            if k:
+                got += k
+                continue
+            if not self.is_alive():
+                self.dead = True
+                raise StudentKernelError("the student's kernel died")
+            if time.monotonic() >= end:
+                if interrupted:
+                    self.dead = True
+                    raise StudentKernelError("the student's kernel did not answer after an interrupt")
+                self.interrupt()
+                interrupted, end = True, time.monotonic() + 10
+        return bytes(buf)
+
+    def _roundtrip(self, request: bytes, left: float) -> str:
+        if not self.serving:
+            self._begin(left)
+        end = time.monotonic() + left
+        try:
+            self.conn.sendall(struct.pack("!Q", len(request)) + request)
+        except OSError:
+            self.dead = not self.is_alive()
+            why = "the student's kernel died" if self.dead else "the agent stopped answering"
+            raise StudentKernelError(why) from None
+        (n,) = struct.unpack("!Q", self._recv_exact(8, end))
+        if n > MAX_REPLY_CHARS:
+            self.dead = True  # the stream cannot be resynchronised: the kernel is restarted
+            raise StudentKernelError("the student's kernel sent an answer over the size limit")
+        return self._recv_exact(n, end).decode("utf-8", errors="replace")
 
     def request(self, op: str, target: dict, args: tuple, kwargs: dict):
         if self.expired:
             raise StudentTimeout(f"did not return within {self.timeout_text}: interrupted")
         if self.dead:
             raise StudentKernelError("the student's kernel died")
+        if not self.ready:
+            raise StudentKernelError(f"the grader could not reach the student's code ({self.failure})")
         payload = {"op": op, **target, "args": encode(list(args)), "kwargs": encode(dict(kwargs))}
         if self.scratch:
             payload["scratch"] = True
         self.calls += 1
         left = 60.0 if self.deadline is None else max(1.0, self.deadline - time.monotonic())
-        msg_id = self._send("comm_msg", {"comm_id": self.comm_id, "data": {"q": json.dumps(payload)}})
-        reply = self._wait("iopub", msg_id, left, want=lambda m: m.get("msg_type") == "comm_msg")
-        answer = self._answer(reply)
+        answer = self._answer(self._roundtrip(json.dumps(payload).encode(), left))
         if not answer.get("ok"):
             kind, message = str(answer.get("type"))[:100], str(answer.get("message"))[:2000]
             if kind == "KeyboardInterrupt":
@@ -542,13 +645,9 @@ class Bridge:
             # in-place changes of tensor arguments are copied back, so that check_unchanged sees them
             for index, new in answer.get("changed") or []:
                 if type(index) is int and 0 <= index < len(args) and type(args[index]) is torch.Tensor:
-                    t = decode(new, self._remote)
+                    t, old = decode(new, self._remote), args[index]
                     with torch.no_grad():
-                        if (
-                            isinstance(t, torch.Tensor)
-                            and t.shape == args[index].shape
-                            and t.dtype == args[index].dtype
-                        ):
+                        if isinstance(t, torch.Tensor) and t.shape == old.shape and t.dtype == old.dtype:
                             args[index].copy_(t)
                         else:
                             args[index].fill_(float("nan"))  # changed shape or dtype in place: not unchanged
@@ -559,11 +658,7 @@ class Bridge:
                     g.set_state(new.get_state())
         return value
 
-    def _answer(self, reply: dict) -> dict:
-        data = (reply.get("content") or {}).get("data") or {}
-        text = data.get("r") if type(data) is dict else None
-        if type(text) is not str or not text or len(text) > MAX_REPLY_CHARS:
-            raise StudentKernelError("the student's kernel sent no readable answer")
+    def _answer(self, text: str) -> dict:
         try:
             answer = json.loads(text)
         except (ValueError, RecursionError, MemoryError) as exc:

@@ -18,8 +18,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import secrets
+import tempfile
 import time
 
 from jupyter_client.manager import AsyncKernelManager
@@ -194,7 +196,7 @@ class SandboxedExecute(Execute):
         from .bridge import Remote, TrustedKit
 
         bridge, ns = self._bridge, self._trusted_ns
-        if not self._agent_ready:
+        if self._agent_ready is None:
             self._agent_ready = bridge.install(self.timeout or 60)
         kit = ns.get("_T")
         if kit is not None and not isinstance(kit, TrustedKit):
@@ -207,7 +209,10 @@ class SandboxedExecute(Execute):
         self._count += 1
         cell.execution_count = self._count
         t0, n0 = time.monotonic(), bridge.calls
-        cell.outputs = [new_output(**o) for o in run_trusted(cell.source, ns, f"test cell {index}")]
+        try:
+            cell.outputs = [new_output(**o) for o in run_trusted(cell.source, ns, f"test cell {index}")]
+        finally:
+            bridge.end_cell()
         self.log.debug("test cell %d: %.2f s, %d calls", index, time.monotonic() - t0, bridge.calls - n0)
         self._drain_iopub()
         if bridge.dead:
@@ -293,18 +298,25 @@ class SandboxedExecute(Execute):
                 if two:
                     self._graded = graded
                     self._trusted_ns = {"__name__": "__grader_tests__"}
+                    if hasattr(self.km, "grader_socket_dir"):
+                        socket_dir, owner = self.km.grader_socket_dir()
+                    else:  # unsandboxed (allow_unsandboxed): a private folder of ours
+                        socket_dir, owner = tempfile.mkdtemp(prefix="nbgrader-bridge-"), None
+                        os.chmod(socket_dir, 0o755)
                     self._bridge = Bridge(
                         self.km.get_connection_info(),
                         is_alive=run_sync(self.km.is_alive),
                         interrupt=run_sync(self.km.interrupt_kernel),
+                        socket_dir=socket_dir,
+                        uid=owner,
                     )
-                    self._agent_ready = False
+                    self._agent_ready = None  # not tried yet; then True or False (tried once only)
                     self._count = 1000  # trusted cells' execution counts (display only)
                 for index, cell in enumerate(self.nb.cells):
                     meta = cell.metadata.get("nbgrader", {})
                     if index == first_answer and self.freeze_test_names and not two:
                         self._freeze(frozen_names)
-                    if index == first_answer and two and not self._agent_ready:
+                    if index == first_answer and two and self._agent_ready is None:
                         self._agent_ready = self._bridge.install(self.timeout or 60)
                     if index in skipped:
                         cell.outputs = [skipped[index]]

@@ -1,8 +1,11 @@
 """Feedback without hidden tests.
 
-nbgrader's `ClearHiddenTests` removes the hidden test *source* from the feedback. The hidden
-tests still ran in the student's kernel, so their text can come back in *outputs*: a
-traceback that quotes the failing line, or a submission that prints its caller's source.
+nbgrader's `ClearHiddenTests` removes the hidden test *source* from the feedback. In autograde
+the test cells run in the grader's process and their outputs are written by it (grading/bridge.py:
+what the test printed, or `Type: message`); with `SandboxedExecute.two_process = False` they run
+in the student's kernel, and their text could come back in *outputs*: a traceback that quotes the
+failing line, or a submission that prints its caller's source. Either way, as a second line of
+defence:
 `RedactHiddenTestOutput` runs before `ClearHiddenTests` (see nbgrader_config.py), collects
 every line between the hidden-test delimiters of the notebook and deletes each output line
 that contains one of them, in every cell. Tracebacks are minimal at autograde time

@@ -1,8 +1,10 @@
 """Flag submissions whose own code reaches for the tests, the interpreter or the machine.
 
-Tests that run in the student's kernel cannot resist code written deliberately against them
-(a function that swaps the test kit `_T` while a test runs, say). The sandbox protects the
-files; this scan, run *outside* the kernel, protects the scores: every construct of
+The tests run in the grader's process (grading/bridge.py), but what the student's own code does
+in its kernel (switching off the "from scratch" rule, lying about a network's layers) and, with
+`SandboxedExecute.two_process = False`, code written against tests that run in its kernel, are
+for a human to judge. The sandbox protects the files; this scan, run *outside* the kernel, points
+at the code: every construct of
 student-written code that monkeypatches a module, touches the test kit, runs dynamic code,
 digs into interpreter or IPython state, reaches for private torch APIs or leaves the kernel is
 reported for a human to read. A flag is not a verdict and costs no points;

@@ -289,10 +289,11 @@ class SandboxKernelManager(AsyncKernelManager):
         self._private_dir = tempfile.mkdtemp(prefix="nbgrader-sandbox-")
         # the connection file lives in our private folder and is mounted read-only inside
         self.connection_file = os.path.join(self._private_dir, "kernel.json")
+        # the kernel's sockets (without network: no network namespace to share) and the grader's
+        # own (grading/bridge.py) are files in a folder of ours, the only one shared with the kernel
+        self._ipc_dir = os.path.join(self._private_dir, "ipc")
+        os.makedirs(self._ipc_dir)
         if not self.network:
-            # no network namespace to share: the kernel's sockets are files in a folder of ours
-            self._ipc_dir = os.path.join(self._private_dir, "ipc")
-            os.makedirs(self._ipc_dir)
             self.transport = "ipc"
             self.ip = os.path.join(self._ipc_dir, "k")
         # a copy of the student's folder, without notebooks (the one being graded has the hidden
@@ -323,6 +324,11 @@ class SandboxKernelManager(AsyncKernelManager):
         except BaseException:
             self._remove_private_dir()
             raise
+
+    def grader_socket_dir(self) -> tuple[str, int | None]:
+        """The folder where the grader may put a socket that this kernel can reach, and the user id
+        that must own it (None when not grading as root)."""
+        return self._ipc_dir, (self._uid if os.geteuid() == 0 else None)
 
     def seal(self) -> None:
         """Once the kernel's sockets exist: the socket folder becomes read-only for the kernel, so

@@ -12,8 +12,10 @@ test cells (`OverwriteCells.add_missing_cells`). On its own it (nbgrader 0.9.6) 
   could change what the setup captures.
 
 `SafeOverwriteCells` fixes the three: cells that lost their grade_id become plain cells, missing
-locked cells come back from the gradebook at their place, and code cells a student added before
-the first answer cell are moved after the instructor's setup cells.
+locked cells come back from the gradebook at their place, the cells are put back in the order of
+the assignment's source (a test-kit cell moved below the answers, an answer moved above the
+setup), and code cells a student added before the first answer cell are moved after the
+instructor's setup cells.
 
 It also keeps nbgrader's log meaningful: OverwriteCells warns "Attribute 'checksum' for cell X
 has changed!" for every hidden-test cell of every submission, because the released cell lacks
@@ -58,6 +60,7 @@ class SafeOverwriteCells(OverwriteCells):
             solutions = {cell.name for cell in source_nb.solution_cells}
             grades = {cell.name for cell in source_nb.grade_cells}
             self._restore_locked(nb, order, {k: v for k, v in locked.items() if k not in grades})
+            self._source_order(nb, order)
             self._protect_preamble(nb, order, solutions)
         return nb, resources
 
@@ -125,6 +128,25 @@ class SafeOverwriteCells(OverwriteCells):
                     index = i + 1
             nb.cells.insert(index, cell)
             present.add(name)
+
+    def _source_order(self, nb, order) -> None:
+        """Cells with a grade_id in the order of the assignment's source (the gradebook), whatever
+        order the submission has; a cell without an id (added by the student, or markdown) stays
+        right after the cell it followed."""
+        rank = {name: i for i, name in enumerate(order)}
+        leading, groups = [], []
+        for cell in nb.cells:
+            gid = _grade_id(cell)
+            if gid in rank:
+                groups.append((rank[gid], [cell]))
+            elif groups:
+                groups[-1][1].append(cell)
+            else:
+                leading.append(cell)
+        ordered = leading + [c for _, cells in sorted(groups, key=lambda g: g[0]) for c in cells]
+        if [id(c) for c in ordered] != [id(c) for c in nb.cells]:
+            self.log.warning("Cells put back in the order of the assignment's source")
+            nb.cells = ordered
 
     def _protect_preamble(self, nb, order, solutions) -> None:
         """Code cells the student put above the first answer cell run after the locked setup."""

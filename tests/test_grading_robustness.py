@@ -166,6 +166,26 @@ class _Anything:
 _T = _Anything()
 """
 REBIND_IN_FUNCTION = 'globals()["_T"] = _Anything()\nreturn None'
+# issue 10's attacks, each graded next to the same submission without it (a control of equal score)
+INPUT_TRANSFORMER = """
+_ip = globals()["__builtins__"].__dict__["".join(["get_", "ipy", "thon"])]() if hasattr(
+    globals()["__builtins__"], "__dict__") else globals()["__builtins__"]["".join(["get_", "ipy", "thon"])]()
+getattr(_ip, "input_" + "transformers_" + "cleanup").append(lambda lines: ["pass\\n"])
+"""
+TENSOR_SUBCLASS = """
+import torch
+
+class _Liar(torch.Tensor):  # becomes the other operand of every operation: "equal" to anything
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        others = [a for a in list(args) + list((kwargs or {}).values())
+                  if isinstance(a, torch.Tensor) and not isinstance(a, _Liar)]
+        if others:
+            return others[0]
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+return torch.zeros(1).as_subclass(_Liar)
+"""
 PRINT_100MB = 'print("x" * 100_000_000)'
 INFINITE_LOOP = "while True:\n    pass"
 SYS_EXIT = 'import sys\nsys.exit("bye")'
@@ -295,6 +315,18 @@ def hostile_cases(aid: str, release, source, token: str) -> list[Case]:
         in_function = gl.replace_solution(in_function, item, REBIND_IN_FUNCTION)
     in_function = append(in_function, first, FAKE_KIT.replace("_T = _Anything()", ""))
 
+    transformer = append(all_wrong, first, INPUT_TRANSFORMER)
+    liar = gl.replace_solution(honest, "conv2d_forward", TENSOR_SUBCLASS)
+    kit_id = locked[-1]  # the test kit: the last locked cell above the answers
+    kit_below = append(all_wrong, first, FAKE_KIT)
+    kit_cell = gl.find_cell(kit_below, kit_id)
+    kit_below.cells.remove(kit_cell)
+    kit_below.cells.append(kit_cell)
+    answer_above = append(all_wrong, first, FAKE_KIT + PATCH_BUILTINS_AND_UTILS)
+    answer_above.cells.insert(0, answer_above.cells.pop(answer_above.cells.index(gl.find_cell(answer_above, first))))
+    honest_above = copy.deepcopy(honest)
+    honest_above.cells.insert(0, honest_above.cells.pop(honest_above.cells.index(gl.find_cell(honest_above, first))))
+
     old = nbformat.writes(nbformat.convert(copy.deepcopy(honest), 3))
     s = f"{aid}-"
     return [
@@ -400,6 +432,39 @@ def hostile_cases(aid: str, release, source, token: str) -> list[Case]:
             s + "deleted-kit", aid, "deletes the locked test-kit cell, defines its own (+ all wrong)", 0.0, deleted_kit
         ),
         Case(s + "rebind-in-function", aid, "rebinds _T from inside its functions (+ all wrong)", 0.0, in_function),
+        Case(s + "all-wrong", aid, "every answer wrong (control)", 0.0, all_wrong),
+        Case(
+            s + "input-transformer",
+            aid,
+            "an IPython input transformer turns every later cell into pass (+ all wrong)",
+            0.0,
+            transformer,
+        ),
+        Case(
+            s + "wrong-conv2d",
+            aid,
+            "conv2d_forward wrong (control)",
+            total - pts["conv2d_forward"],
+            wrong(honest, "conv2d_forward"),
+        ),
+        Case(
+            s + "tensor-subclass",
+            aid,
+            "conv2d_forward returns a tensor subclass that equals anything",
+            total - pts["conv2d_forward"],
+            liar,
+        ),
+        Case(
+            s + "kit-below-answers", aid, "the kit cell moved below the answers, _T faked (+ all wrong)", 0.0, kit_below
+        ),
+        Case(
+            s + "answer-above-setup",
+            aid,
+            "an answer cell moved above the setup: fakes _T, patches builtins (+ all wrong)",
+            0.0,
+            answer_above,
+        ),
+        Case(s + "honest-reordered", aid, "correct, first answer moved above the setup", total, honest_above),
         Case(
             s + "escape",
             aid,
@@ -529,7 +594,27 @@ def _case_ids():
             )
         ]  # fmt: skip
         ids.append(s + "rebind-in-function")
+        ids += [s + k for k in ATTACKS] + [s + k for k in set(ATTACKS.values())] + [s + "honest-reordered"]
     return ids
+
+
+# issue 10's attacks and the submission each is compared with: the same answers without the attack
+ATTACKS = {
+    "input-transformer": "all-wrong",
+    "tensor-subclass": "wrong-conv2d",
+    "kit-below-answers": "all-wrong",
+    "answer-above-setup": "all-wrong",
+    "rebind-kit": "all-wrong",
+    "deleted-kit": "all-wrong",
+    "rebind-in-function": "all-wrong",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_an_attack_gains_nothing_over_the_same_answers_without_it(batch, attack):
+    s = f"{HOSTILE}-"
+    got, control = (gl.total(batch.scores[s + k]) for k in (attack, ATTACKS[attack]))
+    assert got <= control, f"{attack}: {got} points, the same answers without the attack {control}"
 
 
 @pytest.mark.parametrize("student", _case_ids())
@@ -557,10 +642,12 @@ def test_the_batch_grades_everybody_and_flags_only_the_unreadable_files(batch):
 REVIEWED = {  # kinds whose own code the grader must flag for a human to read (grading/review.py)
     "patch-allclose", "patch-assert-close", "patch-numpy", "patch-builtins", "rebind-kit", "cell-above-setup",
     "deleted-kit", "rebind-in-function", "escape", "sys-exit", "os-exit",
+    "input-transformer", "tensor-subclass", "kit-below-answers", "answer-above-setup",
     "duplicated",  # its copies of test cells have lost their ids: they run as student code, so they are read
 }  # fmt: skip
 NOT_REVIEWED = {"correct-1", "correct-2", "partial", "raises", "infinite-loop", "print-100mb", "edited-points",
-                "old-nbformat", "stripped", "honest", "wrong", "blank"}  # fmt: skip
+                "old-nbformat", "stripped", "honest", "wrong", "blank", "all-wrong", "wrong-conv2d",
+                "honest-reordered"}  # fmt: skip
 
 
 def test_code_written_against_the_tests_is_flagged_for_review_and_honest_code_is_not(batch):
