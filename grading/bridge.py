@@ -584,10 +584,10 @@ class Bridge:
                 k = None
             except OSError:
                 k = 0
-            if k == 0:
-                self.dead = not self.is_alive()
+            if k == 0:  # the kernel's end of the socket closed: it died (or was made to close it)
+                self.dead = True  # either way the notebook goes on in a fresh kernel, this cell failed
                 self.serving = False
-                raise StudentKernelError("the student's kernel died" if self.dead else "the agent stopped answering")
+                raise StudentKernelError("the student's kernel died")
             if k:
                 got += k
                 continue
@@ -609,9 +609,8 @@ class Bridge:
         try:
             self.conn.sendall(struct.pack("!Q", len(request)) + request)
         except OSError:
-            self.dead = not self.is_alive()
-            why = "the student's kernel died" if self.dead else "the agent stopped answering"
-            raise StudentKernelError(why) from None
+            self.dead = True
+            raise StudentKernelError("the student's kernel died") from None
         (n,) = struct.unpack("!Q", self._recv_exact(8, end))
         if n > MAX_REPLY_CHARS:
             self.dead = True  # the stream cannot be resynchronised: the kernel is restarted

@@ -114,6 +114,11 @@ def _worker_init(root: str, overrides: dict) -> None:
     # nbgrader's gradebook code triggers harmless SQLAlchemy autoflush warnings
     warnings.filterwarnings("ignore", message=".*not in session.*")
     os.chdir(root)
+    # the tests run in this process (grading/bridge.py): one thread each, as the kernels have, so
+    # that `--jobs` workers computing references do not oversubscribe the cores
+    import torch
+
+    torch.set_num_threads(1)
     from nbgrader.coursedir import CourseDirectory
 
     config = load_config(root, overrides)

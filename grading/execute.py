@@ -227,7 +227,7 @@ class SandboxedExecute(Execute):
         async def drain():
             while True:
                 try:
-                    await kc.iopub_channel.get_msg(timeout=0.01)
+                    await kc.iopub_channel.get_msg(timeout=0)
                 except Exception:  # queue.Empty: nothing left
                     return
 
