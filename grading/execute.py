@@ -218,6 +218,24 @@ class SandboxedExecute(Execute):
         if bridge.dead:
             raise DeadKernelError("the kernel died while a test called the student's code")
 
+    # a locked setup cell that binds only private names (the test kit `_T`) gives the same objects
+    # for every submission: built once per grading process (its source is the gradebook's)
+    _kit_cache: dict = {}
+
+    def _run_trusted_setup(self, source: str, index: int) -> None:
+        ns = self._trusted_ns
+        if source in self._kit_cache:
+            ns.update(self._kit_cache[source])
+            return
+        before = dict(ns)
+        outputs = run_trusted(source, ns, f"setup cell {index}")
+        for out in outputs:
+            if out["output_type"] == "error":
+                self.log.warning("Setup cell %d failed in the grader: %s", index, out["evalue"])
+        bound = {k: v for k, v in ns.items() if k not in before or before[k] is not v}
+        if not outputs and bound and all(k.startswith("_") and not k.startswith("__") for k in bound):
+            self._kit_cache[source] = bound
+
     def _drain_iopub(self) -> None:
         """Read away what the student's kernel published during the proxied calls (their status
         messages, what the student's code printed): unread, they would fill the queue of our own
@@ -331,9 +349,7 @@ class SandboxedExecute(Execute):
                             self.preprocess_cell(cell, resources, index)
                             if index < first_answer and meta.get("locked") and cell.cell_type == "code":
                                 # the setup and the kit run here too: the tests' references are ours
-                                for out in run_trusted(cell.source, self._trusted_ns, f"setup cell {index}"):
-                                    if out["output_type"] == "error":
-                                        self.log.warning("Setup cell %d failed in the grader: %s", index, out["evalue"])
+                                self._run_trusted_setup(cell.source, index)
                             if self._asked_exit:
                                 failed = (index, DeadKernelError("the cell called exit()"))
                                 break
