@@ -692,11 +692,6 @@ def run_trusted(source: str, namespace: dict, label: str) -> list[dict]:
             error = (type(exc).__name__, str(exc))
         if isinstance(exc, SyntaxError | NameError) and label.startswith("setup"):
             traceback.print_exc(file=err)
-        import os
-
-        if os.environ.get("GRADER_DEBUG"):
-            with open(os.environ["GRADER_DEBUG"], "a") as f:
-                traceback.print_exc(file=f)
     outputs = []
     if out.getvalue():
         outputs.append(new_output("stream", name="stdout", text=out.getvalue()))

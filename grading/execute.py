@@ -344,28 +344,23 @@ class SandboxedExecute(Execute):
                     try:
                         if two and is_test:
                             self._run_trusted_cell(cell, index)
-                            continue
-                        if two:
+                        elif two:
                             self.preprocess_cell(cell, resources, index)
                             if index < first_answer and meta.get("locked") and cell.cell_type == "code":
                                 # the setup and the kit run here too: the tests' references are ours
                                 self._run_trusted_setup(cell.source, index)
-                            if self._asked_exit:
-                                failed = (index, DeadKernelError("the cell called exit()"))
-                                break
-                            continue
-                        if cell.metadata.get("nbgrader", {}).get("grade") and not self._thaw():
+                        elif meta.get("grade") and not self._thaw():
                             cell.outputs = [
                                 self._error_output("GraderStateTampered", "the test's references were removed")
                             ]
-                            continue
-                        self.preprocess_cell(cell, resources, index)
-                        if cell.metadata.get("nbgrader", {}).get("grade") and not self._unchanged():
-                            cell.outputs.append(
-                                self._error_output(
-                                    "GraderStateTampered", "the test's references were replaced while it ran"
+                        else:
+                            self.preprocess_cell(cell, resources, index)
+                            if meta.get("grade") and not self._unchanged():
+                                cell.outputs.append(
+                                    self._error_output(
+                                        "GraderStateTampered", "the test's references were replaced while it ran"
+                                    )
                                 )
-                            )
                     except (DeadKernelError, CellTimeoutError) as exc:
                         failed = (index, exc)
                         break
