@@ -594,8 +594,8 @@ def _case_ids():
             )
         ]  # fmt: skip
         ids.append(s + "rebind-in-function")
-        ids += [s + k for k in ATTACKS] + [s + k for k in set(ATTACKS.values())] + [s + "honest-reordered"]
-    return ids
+        ids += [s + k for k in ATTACKS] + [s + k for k in sorted(set(ATTACKS.values()))] + [s + "honest-reordered"]
+    return list(dict.fromkeys(ids))  # one test per submission, in the same order in every xdist worker
 
 
 # issue 10's attacks and the submission each is compared with: the same answers without the attack
