@@ -631,6 +631,17 @@ with FlopCounterMode(display=False) as counter:
 return counter.get_total_flops() // 2
 """,
     ),
+    "macs_by_conv_flop_count": (  # the formula FlopCounterMode uses for convolutions, called directly
+        "conv_macs",
+        "item",
+        """
+from torch.utils import flop_counter
+N, C, *spatial = input_shape
+K, _, *kernel = weight_shape
+out = [(n + 2 * padding - k) // stride + 1 for n, k in zip(spatial, kernel)]
+return flop_counter.conv_flop_count(list(input_shape), list(weight_shape), [N, K, *out]) // 2
+""",
+    ),
     "macs_tuples_only": (
         "conv_macs",
         "hidden",

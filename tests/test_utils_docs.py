@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["checks", "data", "explore", "measure", "repro", "train", "viz"]
+MODULES = ["data", "explore", "measure", "repro", "testkit", "train", "viz"]
+INTERNAL = {"checks": "testkit"}  # modules no notebook imports: only the module named here uses them
 ENTRY = re.compile(r"([\w.-]+\.ipynb)(?:\s*\(([^)]*)\))?")
 
 
@@ -88,6 +89,14 @@ def test_every_module_has_an_introduced_in_line():
     for mod in MODULES:
         text = _paragraph(_module_doc(mod)[0], "Introduced in")
         assert text and _entries(text), f"utils/{mod}.py: no 'Introduced in: NN_name.ipynb (...)' line"
+
+
+@pytest.mark.parametrize("mod", sorted(INTERNAL))
+def test_an_internal_module_is_used_by_its_module_and_by_no_notebook(mod):
+    user = (ROOT / "utils" / f"{INTERNAL[mod]}.py").read_text()
+    assert _imports_module(user, mod), f"utils/{INTERNAL[mod]}.py does not import utils.{mod}"
+    for path in sorted(ROOT.glob("lectures/*.ipynb")) + sorted(ROOT.glob("*/*/*.ipynb")):
+        assert not _imports_module("\n".join(_code(path)), mod), f"{path.relative_to(ROOT)} imports utils.{mod}"
 
 
 @pytest.mark.parametrize(("mod", "label", "name", "names"), list(_module_entries()))

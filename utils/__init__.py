@@ -6,7 +6,8 @@
 - ``utils.viz``      figures (every function returns the figure)
 - ``utils.train``    a small ``fit`` / ``evaluate`` loop with tqdm progress
 - ``utils.repro``    seeding, determinism, device
-- ``utils.checks``   friendly self-checks used by the visible tests of the assignments
+- ``utils.testkit``  the assignments' test kit ``_T`` (checks, seeded inputs, "from scratch")
+- ``utils.checks``   the friendly messages of the kit's checks
 - ``utils.explore``  interactive explorers (ipywidgets) and the convolution animation of
   lectures 02, 03 and 07
 

@@ -3,7 +3,8 @@
 Each check raises ``AssertionError`` with what was checked, what was expected, what came,
 and a hint, instead of a bare ``assert``. They check answers; they never compute one.
 
-Introduced in: a1_convolution.ipynb (check_equal, check_close)
+Used by the test kit (utils/testkit.py), whose checks call them first for the friendly message;
+no notebook imports them itself.
 """
 
 from __future__ import annotations
