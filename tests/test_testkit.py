@@ -7,6 +7,7 @@ working after the functions it captured are replaced."""
 import builtins
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,29 @@ def test_each_assignment_makes_its_kit_with_the_module_and_adds_only_its_own(sou
     assert "from utils import testkit as _testkit" in cell, cell[:500]
     assert re.search(r"^_T = _testkit\.make_test_kit\(", cell, re.M), cell[-800:]
     assert not COMMON.findall(cell), f"the cell redefines what utils.testkit provides: {COMMON.findall(cell)}"
+
+
+def test_a_lazy_module_cannot_be_imported_inside_from_scratch_and_is_blocked_once_imported(tmp_path, monkeypatch):
+    (tmp_path / "course_fake_flops.py").write_text("def conv_flop_count():\n    return 1\n\nclass Counter:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "course_fake_flops", raising=False)
+    kit = testkit.make_test_kit(testkit.layer_name, lazy={"course_fake_flops": ("Counter",)})
+    assert "course_fake_flops" not in sys.modules  # making the kit does not import it
+    with pytest.raises(ImportError):
+        with kit.from_scratch():
+            import course_fake_flops  # noqa: F401
+    assert "course_fake_flops" not in sys.modules  # and leaving it lets it be imported again
+    import course_fake_flops
+
+    alias = course_fake_flops.conv_flop_count
+    monkeypatch.setitem(globals(), "fake_alias", alias)  # a name in the caller's globals, bound after the kit was made
+    calls = (
+        lambda: course_fake_flops.conv_flop_count(),
+        lambda: course_fake_flops.Counter(),
+        lambda: globals()["fake_alias"](),
+    )
+    for call in calls:
+        with pytest.raises(AssertionError, match="from scratch"):
+            with kit.from_scratch():
+                call()
+    assert course_fake_flops.conv_flop_count is alias and globals()["fake_alias"] is alias

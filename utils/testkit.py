@@ -85,6 +85,7 @@ def make_test_kit(
     aten: Iterable[str] = (),
     autograd: bool = False,
     modules: Sequence[object] = (),
+    lazy: dict[str, Sequence[str]] | None = None,
     targets: Sequence[tuple[object, str, str]] = (),
     tolerance: dict[str, float] | None = None,
     references: Callable[[tuple], dict] | None = None,
@@ -97,7 +98,11 @@ def make_test_kit(
             torch.nn layer whose class name it bans.
         aten: names of torch.ops.aten operators banned too (those that exist).
         autograd: ban autograd as well (backward items are derived by hand).
-        modules: more modules whose banned names are replaced (``torch.utils.flop_counter``).
+        modules: more modules whose banned names are replaced.
+        lazy: modules not to import when the kit is made (an import that costs time in every
+            graded kernel), by name, each with the attributes banned whatever their names:
+            ``{"torch.utils.flop_counter": ("FlopCounterMode",)}``. Inside ``from_scratch()`` such a
+            module cannot be imported; if it already was, its banned names are replaced.
         targets: more ``(owner, attribute, label)`` to ban, whatever their names.
         tolerance: default ``atol`` = ``rtol`` of ``check_close`` per dtype name ("float32",
             "float64"); 1e-5 for both unless given.
@@ -253,6 +258,7 @@ def make_test_kit(
             label = getattr(owner, "__name__", "torch")
             banned_targets += [(owner, name, f"{label}.{name} (autograd)") for name in names]
     banned_targets += list(targets)
+    lazy_modules, sys_modules = list((lazy or {}).items()), sys.modules
     originals = [getattr(owner, name) for owner, name, _ in banned_targets]
     banned = {id(obj): label for obj, (_, _, label) in zip(originals, banned_targets)}
 
@@ -277,15 +283,27 @@ def make_test_kit(
 
         def __enter__(self):
             guard()
-            self.ns, self.saved, self.saved_ns = getframe(1).f_globals, [], []
+            self.ns, self.saved, self.saved_ns, self.hidden = getframe(1).f_globals, [], [], []
             try:
-                for owner, name, label in banned_targets:
+                now, ids = list(banned_targets), dict(banned)
+                for module_name, names in lazy_modules:
+                    module = sys_modules.get(module_name)
+                    if module is None:  # not imported (or hidden already): an import inside fails
+                        if module_name not in sys_modules:
+                            sys_modules[module_name] = None
+                            self.hidden.append(module_name)
+                        continue
+                    for name in dir(module):
+                        if ban(name.lower()) or name in names:
+                            now.append((module, name, f"{module_name}.{name}"))
+                            ids[id(getattr(module, name))] = f"{module_name}.{name}"
+                for owner, name, label in now:
                     self.saved.append((owner, name, name in vars(owner), vars(owner).get(name)))
                     setattr(owner, name, Blocked(label))
                 for key, value in list(self.ns.items()):
-                    if id(value) in banned:
+                    if id(value) in ids:
                         self.saved_ns.append((key, value))
-                        self.ns[key] = Blocked(banned[id(value)])
+                        self.ns[key] = Blocked(ids[id(value)])
             except BaseException:
                 self.restore()
                 raise
@@ -300,6 +318,9 @@ def make_test_kit(
                     delattr(owner, name)
             for key, value in self.saved_ns:
                 self.ns[key] = value
+            for module_name in self.hidden:
+                if sys_modules.get(module_name, 0) is None:
+                    del sys_modules[module_name]
 
         def __exit__(self, *exc_info):
             state["depth"] -= 1
