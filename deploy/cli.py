@@ -46,8 +46,9 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _run_as(user: str, argv, env=None, cwd="/", timeout=300) -> subprocess.CompletedProcess:
-    """Run ``argv`` as the Unix account ``user`` (with its groups); root only."""
+def run_as(user: str, argv, env=None, cwd="/", input=None, timeout=300) -> subprocess.CompletedProcess:
+    """Run ``argv`` as the Unix account ``user`` (with its groups, its HOME, USER and LOGNAME),
+    ``input`` on its stdin, output captured as text; root only."""
     pw = pwd.getpwnam(user)
     env = {**(env or {}), "HOME": pw.pw_dir, "USER": user, "LOGNAME": user}
     return subprocess.run(
@@ -57,6 +58,7 @@ def _run_as(user: str, argv, env=None, cwd="/", timeout=300) -> subprocess.Compl
         user=pw.pw_uid,
         group=pw.pw_gid,
         extra_groups=os.getgrouplist(user, pw.pw_gid),
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -109,14 +111,14 @@ def checks(s: st.Settings, probe_user: str | None) -> list[tuple[bool, str]]:
     probe = probe_user or next((u for u in s.student_ids if _gid_of(u) is not None), None) or "nobody"
     code = "import torch, utils, nbgrader, jupyterhub; print(utils.__file__)"
     env = {"PATH": s.user_path, "CNN_COURSE_DATA": str(s.data)}
-    proc = _run_as(probe, [s.python, "-c", code], env=env) if os.geteuid() == 0 else None
+    proc = run_as(probe, [s.python, "-c", code], env=env) if os.geteuid() == 0 else None
     if proc is None:
         add(False, "the course's Python works for other accounts (not checked: needs root)")
     else:
         why = (proc.stderr.strip().splitlines() or [""])[-1]
         add(proc.returncode == 0, f"the course's Python {s.python} imports torch and utils as {probe!r} {why}".rstrip())
         if proc.returncode == 0 and probe != s.owner:
-            sandbox = _run_as(s.owner, [s.python, "-m", "grading", "check"], env=env, cwd=str(st.CODE_ROOT))
+            sandbox = run_as(s.owner, [s.python, "-m", "grading", "check"], env=env, cwd=str(st.CODE_ROOT))
             line = (sandbox.stdout + sandbox.stderr).strip().splitlines() or [""]
             add(sandbox.returncode == 0, f"autograding sandbox as {s.owner!r}: {line[-1]}")
     return out

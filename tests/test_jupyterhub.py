@@ -408,21 +408,9 @@ class Cycle:
         self.seen["made_reachable"] = blocked
 
     def as_user(self, role, argv, env, cwd, input=None, timeout=STATE_WAIT) -> subprocess.CompletedProcess:
-        acc = self.account(role)
-        env = {**env, "HOME": str(acc.home), "USER": acc.name, "LOGNAME": acc.name}
-        return subprocess.run(
-            argv,
-            env=env,
-            cwd=cwd,
-            user=acc.uid,
-            group=acc.gid,
-            extra_groups=os.getgrouplist(acc.name, acc.gid),
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        from deploy.cli import run_as
+
+        return run_as(self.account(role).name, argv, env, cwd, input=input, timeout=timeout)
 
     def command(self, role: str, line: str, env, cwd) -> subprocess.CompletedProcess:
         """Run one README command line as ``role`` (bash -c, like a terminal); fail loudly."""
