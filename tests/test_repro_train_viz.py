@@ -412,3 +412,32 @@ def test_plot_helpers_never_call_show(style, monkeypatch):
 
     monkeypatch.setattr(plt, "show", no_show)
     assert len(_every_figure()) == 8
+
+
+def test_fit_calls_on_epoch_end_after_each_epoch_and_its_validation():
+    repro.seed_everything(0)
+    x, y = torch.randn(64, 2), torch.randint(0, 2, (64,))
+    model = nn.Linear(2, 2)
+    calls = []
+
+    def record(epoch, seen_model, history):
+        calls.append((epoch, seen_model is model, len(history["train_loss"]), len(history["val_acc"])))
+
+    train.fit(model, (x, y), _sgd(model), epochs=3, batch_size=16, val=(x, y), progress=False, on_epoch_end=record)
+    assert calls == [(1, True, 1, 1), (2, True, 2, 2), (3, True, 3, 3)]
+    with pytest.raises(ValueError, match="on_epoch_end must be callable"):
+        train.fit(model, (x, y), _sgd(model), progress=False, on_epoch_end="print")
+
+
+def test_cpu_threads_shares_the_cores_among_parallel_test_workers(monkeypatch):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv(repro.WORKERS_ENV_VAR, raising=False)
+    assert repro.cpu_threads() == cores
+    monkeypatch.setenv(repro.WORKERS_ENV_VAR, "2")
+    assert repro.cpu_threads() == max(1, cores // 2)
+    monkeypatch.setenv(repro.WORKERS_ENV_VAR, str(4 * cores))
+    assert repro.cpu_threads() == 1  # more workers than cores: one thread each, never 0
+    monkeypatch.setenv(repro.WORKERS_ENV_VAR, "many")
+    assert repro.cpu_threads() == cores  # not a count: as on a laptop

@@ -1,6 +1,6 @@
 """Reproducibility: one call seeds everything a notebook uses.
 
-Introduced in: 01_history.ipynb (seed_everything, get_device, make_generator)
+Introduced in: 01_history.ipynb (seed_everything, get_device, make_generator, cpu_threads)
 """
 
 from __future__ import annotations
@@ -9,6 +9,22 @@ import os
 import random
 
 THREADS_ENV_VAR = "CNN_COURSE_THREADS"
+WORKERS_ENV_VAR = "PYTEST_XDIST_WORKER_COUNT"  # set by pytest-xdist in its workers, inherited by nbval's kernels
+
+
+def cpu_threads() -> int:
+    """The CPU threads one notebook should use: the cores this process may run on, shared out
+    among the notebooks that run at the same time.
+
+    On a laptop that is every core. Under ``pytest -n N`` (pytest-xdist, whose workers set
+    ``PYTEST_XDIST_WORKER_COUNT``, which nbval's kernels inherit), N notebooks run at once, so
+    each gets ``cores // N`` threads (at least 1): more threads than cores make PyTorch's
+    threads wait for each other and run slower than one thread each.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = os.environ.get(WORKERS_ENV_VAR, "").strip()
+    share = int(workers) if workers.isdigit() and int(workers) > 0 else 1
+    return max(1, cores // share)
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True, threads: int | None = None) -> None:

@@ -151,6 +151,7 @@ def fit(
     loss_fn: Callable | None = None,
     seed: int = 0,
     progress: bool = True,
+    on_epoch_end: Callable | None = None,
 ) -> History:
     """Train ``model`` on in-memory tensors; evaluate on ``val`` after every epoch.
 
@@ -165,6 +166,9 @@ def fit(
         loss_fn: ``loss_fn(logits, y)``. Default: cross-entropy.
         seed (int): seed of the shuffling generator. Default: 0.
         progress (bool): show a tqdm bar per epoch. Default: True.
+        on_epoch_end: called as ``on_epoch_end(epoch, model, history)`` after each epoch (numbered
+            from 1) and its validation, e.g. to log, to save the model or to measure the test
+            accuracy off the clock. Default: None.
 
     Returns:
         History with ``train_loss``, ``train_acc`` (running, over the epoch) and, with ``val``,
@@ -172,8 +176,8 @@ def fit(
 
     Raises:
         ValueError: before any step, for a model without trainable parameters, a batch_size or
-            epochs that is not a positive int, or ``train`` / ``val`` that are not ``(x, y)``
-            tensors of the same, non-zero length.
+            epochs that is not a positive int, ``train`` / ``val`` that are not ``(x, y)``
+            tensors of the same, non-zero length, or an ``on_epoch_end`` that is not callable.
     """
     import torch
     import torch.nn.functional as F
@@ -188,6 +192,8 @@ def fit(
             "use evaluate() or predict() for a fixed model, or unfreeze a layer with requires_grad_(True)"
         )
     _check_batch_size(batch_size)
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise ValueError(f"on_epoch_end must be callable (epoch, model, history), got {type(on_epoch_end).__name__}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     for name, pair in (("train", train), ("val", val)):
@@ -230,4 +236,6 @@ def fit(
             vl, va = evaluate(model, *val, loss_fn=loss_fn)
             history["val_loss"].append(vl)
             history["val_acc"].append(va)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model, history)
     return history
