@@ -1,6 +1,7 @@
 """The course as a student and an instructor see it: JupyterLab and pages driven in headless Chromium.
 
-One JupyterLab server (127.0.0.1, a free port, a token) runs in a temporary copy of the course,
+One JupyterLab server (127.0.0.1, a free port, a token) per unit of work of pytest-xdist (the
+lectures run in two units, 01/03/05/07 and the rest: the top-level conftest.py) runs in a temporary copy of the course,
 with the environment's CNN_COURSE_DATA, and one Chromium (Debian's /usr/bin/chromium, driven by
 Playwright; never a browser Playwright downloads) opens, one page at a time:
 
