@@ -6,8 +6,9 @@ fixtures. The browser test is split: it runs its lectures in two units (two Jupy
 servers and browsers, one per worker), because as one unit it would keep one worker busy
 long after the other is done. tests/test_portable_outputs.py stays one unit although each of
 its tests re-runs a whole notebook in a child process: the child runs with 2 threads (another
-thread count than the notebooks' own), and two such children at once on a 2-core machine
-oversubscribe the cores so badly that lecture 01's training overran nbval's cell timeout.
+thread count than the notebooks' own), and when they ran as units of their own, two such
+children at once on a 2-core machine (4 threads on 2 cores) coincided with failures of
+lectures 01 and 05 in a fresh-clone run.
 
 This file lives at the top of the repository, not in tests/, so that it also applies when only
 notebooks are collected (``pytest lectures/02_convolution.ipynb``).

@@ -207,15 +207,12 @@ def train_runs(ns: dict, repeats: int) -> int:
     return 0
 
 
-def epoch_seconds(ns: dict, batch: int, channels_last: bool, threads: int, compiled=None, samples: int = 8192):
-    """Seconds per epoch of ``len(x_fit)`` images of the recipe's training step, timed on ``samples`` images."""
+def epoch_seconds(ns: dict, model, batch: int, threads: int, samples: int = 8192) -> float:
+    """Seconds per epoch of ``len(x_fit)`` images of the recipe's training step of ``model``, timed on ``samples``."""
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
-    model = compiled if compiled is not None else ns["lenet5"]().to(ns["device"])
-    if channels_last and compiled is None:
-        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=ns["MAX_LR"])
     x, y = ns["x_fit"], ns["y_fit"]
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
@@ -242,13 +239,19 @@ def levers(ns: dict, repeats: int, with_compile: bool) -> int:
 
     from utils.repro import cpu_threads
 
+    recipe_threads = torch.get_num_threads()  # what the setup cell chose, before the grid changes it
     thread_counts = sorted({1, cpu_threads()})
+
+    def fresh(channels_last: bool):
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return ns["lenet5"]().to(ns["device"], memory_format=fmt)
+
     grid = [(b, cl, t) for b in (128, 256, 512) for cl in (False, True) for t in thread_counts]
     best = {config: float("inf") for config in grid}
     for _ in range(repeats):  # interleaved: a burst of other load spreads over every configuration
         for config in grid:
-            best[config] = min(best[config], epoch_seconds(ns, *config))
-    recipe_threads = torch.get_num_threads()  # what the setup cell chose, before the grid changes it
+            batch, channels_last, threads = config
+            best[config] = min(best[config], epoch_seconds(ns, fresh(channels_last), batch, threads))
     print(
         f"Levers: seconds per epoch ({len(ns['x_fit']):,} images) of the training step, fastest of {repeats}; "
         f"{torch.backends.cpu.get_cpu_capability()}, {len(os.sched_getaffinity(0))} cores; "
@@ -263,13 +266,11 @@ def levers(ns: dict, repeats: int, with_compile: bool) -> int:
         print(f"{b:5d} {fmt:>14s} {t:7d} {seconds:10.1f} {len(ns['x_fit']) / seconds:10,.0f} {base / seconds:8.2f}x")
     if with_compile:
         threads = max(thread_counts)
-        torch.set_num_threads(threads)
-        model = ns["lenet5"]().to(ns["device"], memory_format=torch.channels_last)
         start = time.perf_counter()
-        compiled = torch.compile(model)
-        epoch_seconds(ns, ns["BATCH_SIZE"], True, threads, compiled=compiled, samples=ns["BATCH_SIZE"])
+        compiled = torch.compile(fresh(True))
+        epoch_seconds(ns, compiled, ns["BATCH_SIZE"], threads, samples=ns["BATCH_SIZE"])  # compiles on first call
         compile_seconds = time.perf_counter() - start
-        seconds = min(epoch_seconds(ns, ns["BATCH_SIZE"], True, threads, compiled=compiled) for _ in range(repeats))
+        seconds = min(epoch_seconds(ns, compiled, ns["BATCH_SIZE"], threads) for _ in range(repeats))
         print(
             f"torch.compile, batch {ns['BATCH_SIZE']}, channels_last, {threads} threads: {seconds:.1f} s / epoch "
             f"({base / seconds:.2f}x), after {compile_seconds:.0f} s of compiling"

@@ -22,4 +22,4 @@ os.environ.pop("MPLBACKEND", None)
 settings.register_profile("course", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("course")
 
-pytest.register_assert_rewrite("gradingsuite")
+pytest.register_assert_rewrite("gradingsuite")  # its asserts explain themselves, as in a test module
