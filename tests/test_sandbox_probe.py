@@ -21,10 +21,15 @@ import pytest
 
 AID = "a1_convolution"
 MARK = "PROBE-REPORT "
+#: the third submission's student: sorted after the probes, so that the two workers of
+#: `--jobs 2` take probe-1 and probe-2 first and grade them at the same time
+FLOOD = "zz-display-flood"
+HOLD_SECONDS = 4  # each probe's cell lasts at least this long, its kernel longer
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's per-kernel users need root")
 
 PROBE = r"""
-import json as _json, os as _os, resource as _resource, socket as _socket
+import json as _json, os as _os, resource as _resource, socket as _socket, time as _time
+_t0 = _time.time()
 _r = {"cwd": sorted(_os.listdir(".")), "uid": _os.getuid()}
 _course = __COURSE__
 _r["course"] = sorted(_os.listdir(_course)) if _os.path.isdir(_course) else None
@@ -69,6 +74,8 @@ for _w in ("/var/tmp/probe", "/probe", _os.path.join(_course, "probe"), _os.path
         _r.setdefault("wrote", []).append(_w)
     except OSError:
         pass
+_time.sleep(max(0.0, __HOLD__ - (_time.time() - _t0)))  # so that the two probes' kernels overlap
+_r["window"] = [_t0, _time.time()]
 print("PROBE-REPORT " + _json.dumps(_r))
 """
 
@@ -85,6 +92,7 @@ def probe(tmp_path_factory):
     listener.listen()
     port = listener.getsockname()[1]
     code = PROBE.replace("__COURSE__", repr(str(course))).replace("__PORT__", str(port))
+    code = code.replace("__HOLD__", str(HOLD_SECONDS))
     for student in ("probe-1", "probe-2"):
         folder = gl.submit(course, student, AID, gl.prepend_code(honest, first, code)).parent
         (folder / "my_notes.txt").write_text("a student's own file\n")
@@ -94,7 +102,7 @@ def probe(tmp_path_factory):
         "for _ in range(5):\n"
         '    _h.update("y" * 2_000_000)'
     )
-    gl.submit(course, "display-flood", AID, gl.prepend_code(honest, first, flood))
+    gl.submit(course, FLOOD, AID, gl.prepend_code(honest, first, flood))
     try:
         proc = gl.grade_batch(course, AID, "--jobs", "2", cell_timeout=120)
     finally:
@@ -107,7 +115,7 @@ def probe(tmp_path_factory):
         assert line, (student, proc.stdout[-3000:], text[-3000:])
         reports[student] = json.loads(line[len(MARK) :])
     config = gl.load_sandbox_config(course)
-    flooded = (course / "autograded" / "display-flood" / AID / f"{AID}.ipynb").read_text()
+    flooded = (course / "autograded" / FLOOD / AID / f"{AID}.ipynb").read_text()
     return {
         "flooded": flooded,
         "reports": reports,
@@ -135,8 +143,12 @@ def test_a_port_listening_on_the_hosts_loopback_cannot_be_reached(probe):
 
 
 def test_each_parallel_kernel_runs_as_a_user_of_its_own(probe):
+    (start1, end1), (start2, end2) = (r["window"] for r in probe["reports"].values())
+    # the claim is about kernels alive at once: one that ends before the next starts may reuse its id
+    assert start1 < end2 and start2 < end1, ("the two probes did not run at the same time", start1, end1, start2, end2)
     uids = [r["uid"] for r in probe["reports"].values()]
-    assert len(set(uids)) == 2 and 0 not in uids, uids
+    base, slots = probe["config"]["uid_base"], probe["config"]["uid_slots"]
+    assert len(set(uids)) == 2 and all(base <= uid < base + slots for uid in uids), uids
 
 
 def test_the_limits_are_those_of_the_configuration(probe):
@@ -163,7 +175,7 @@ def test_memory_and_disk_run_out_inside_the_sandbox_only(probe):
 
 
 def test_the_rest_of_a_probing_submission_is_graded_normally(probe):
-    for student in [*probe["reports"], "display-flood"]:
+    for student in [*probe["reports"], FLOOD]:
         assert probe["scores"][student] == probe["points"]
 
 
